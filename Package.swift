@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
+//   hpccloud -> Simulation -> {Allocation, Workloads, SimKernel}
+//   Workloads -> {SimKernel, CloudModel};  Allocation -> CloudModel;  CloudModel -> Yams
+//   SimKernel -> {HeapModule, CGSL}
+let package = Package(
+    name: "HPCCloud",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hpccloud", targets: ["hpccloud"]),
+        .library(name: "Allocation", targets: ["Allocation"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // System-library shims: one per C library, wrapping macros and C globals.
+        .systemLibrary(name: "CGSL", pkgConfig: "gsl", providers: [.apt(["libgsl-dev"])]),
+        .systemLibrary(name: "CIBVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
+
+        .target(name: "SimKernel", dependencies: [
+            "CGSL", .product(name: "HeapModule", package: "swift-collections"),
+        ]),
+        .target(name: "CloudModel", dependencies: ["Yams"]),
+        .target(name: "Allocation", dependencies: ["CloudModel"]),
+        .target(name: "Workloads", dependencies: ["SimKernel", "CloudModel"]),
+        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads"]),
+        .executableTarget(name: "hpccloud", dependencies: [
+            "Simulation", "CloudModel", "Allocation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test support: fixtures and the naive reference policies, shared by test targets.
+        .target(name: "TestSupport", dependencies: ["Allocation", "CloudModel"], path: "Tests/TestSupport"),
+        .testTarget(name: "SimKernelTests", dependencies: ["SimKernel"]),
+        .testTarget(name: "CloudModelTests", dependencies: ["CloudModel", "TestSupport"]),
+        .testTarget(name: "AllocationTests", dependencies: ["Allocation", "CloudModel", "TestSupport"]),
+        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "CloudModel", "SimKernel", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
+        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "TestSupport"]),
+        .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),
+    ]
+)

@@ -1,0 +1,91 @@
+import CloudModel
+
+/// A cluster's InfiniBand partition key (15 bits; SEMANTICS 2).
+public struct PartitionKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let value: Int
+
+    public init(_ value: Int) {
+        precondition((0...0x7FFF).contains(value), "pkey out of range")
+        self.value = value
+    }
+
+    public static func < (a: PartitionKey, b: PartitionKey) -> Bool { a.value < b.value }
+
+    /// `0x` and four hex digits, as in the decision log.
+    public var description: String {
+        let hex = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: 4 - hex.count) + hex
+    }
+}
+
+/// Why a request or resize was turned down (SEMANTICS 5).
+public enum RejectionReason: String, CaseIterable, Sendable {
+    /// No empty host of any kind could hold one VM.
+    case infeasible
+    /// The subnet's pkey pool is empty.
+    case pkeySpace = "pkey-space"
+    case vf
+    case pkeyTable = "pkey-table"
+    case lid
+    case cores
+    case memory
+    /// Every rule is met somewhere, never all on one host.
+    case fragmented
+}
+
+/// One VM as placed: its host and, for an hpc VM, the VF index on that host's HCA.
+public struct PlacedVM: Hashable, Sendable {
+    public let host: Int
+    public let virtualFunction: Int?
+
+    public init(host: Int, virtualFunction: Int?) {
+        self.host = host
+        self.virtualFunction = virtualFunction
+    }
+}
+
+/// A running virtual cluster.
+public struct ClusterRecord: Equatable, Sendable {
+    public let id: Int64
+    public let shape: VMShape
+    public let pkey: PartitionKey?
+    /// VMs in the order they were added (shrink removes from the end).
+    public internal(set) var vms: [PlacedVM]
+    /// Distinct hosts when the cluster was admitted.
+    public internal(set) var initialSpan: Int
+    /// Distinct hosts with their VM counts, in first-use order.
+    var hostCounts: [HostCount]
+
+    struct HostCount: Equatable, Sendable {
+        var host: Int
+        var vms: Int
+    }
+
+    /// Hosts holding at least one VM of this cluster.
+    public var hosts: [Int] { hostCounts.map(\.host) }
+
+    @inline(__always)
+    func holds(host: Int) -> Bool {
+        hostCounts.contains { $0.host == host }
+    }
+}
+
+/// The engine's answer to an admission or resize.
+public enum Decision: Equatable, Sendable {
+    /// `vms` are the VMs this decision placed (admission, extend) or removed (shrink).
+    case accepted(pkey: PartitionKey?, vms: [PlacedVM])
+    case rejected(RejectionReason)
+    /// A resize for a cluster that is not running.
+    case ignored
+}
+
+/// Cloud-wide counts of resources in use (or, as `AllocationEngine.capacity`, available).
+public struct Usage: Equatable, Sendable {
+    public var physicalCores: Int
+    public var vfs: Int
+    /// Tenant pkey table entries (the default partition's entry excluded).
+    public var pkeyEntries: Int
+    /// LIDs held, including build-time LIDs of switches, PF ports and prepopulated VFs.
+    public var lids: Int
+    public var clusters: Int
+}

@@ -1,0 +1,186 @@
+import CloudModel
+
+/// Chooses the host for the next VM of a cluster (SEMANTICS 5).
+///
+/// The engine asks once per VM, against the state that already includes the
+/// cluster's earlier VMs, and checks that the chosen host fits. A policy reads
+/// the cloud only through its `PlacementQuery`, whose searches are indexed.
+public protocol PlacementPolicy {
+    /// The name used in scenarios and on the command line.
+    var name: String { get }
+    /// A host where `query.fits(host)` holds, or nil when no host fits.
+    func chooseHost(for query: PlacementQuery) -> Int?
+}
+
+/// Random numbers a policy may use. The engine has no randomness of its own:
+/// the caller hands a seeded stream in (the simulator's named `placement` stream).
+public protocol RandomSource: AnyObject {
+    /// Uniform integer in 0..<n.
+    func uniformInt(below n: Int) -> Int
+}
+
+/// What a policy can ask about the cloud for the VM being placed.
+public struct PlacementQuery {
+    let engine: AllocationEngine
+    /// The cluster being placed, with its VMs so far.
+    public let cluster: ClusterRecord
+
+    init(engine: AllocationEngine, cluster: ClusterRecord) {
+        self.engine = engine
+        self.cluster = cluster
+    }
+
+    public var shape: VMShape { cluster.shape }
+    public var hostCount: Int { engine.hostCount }
+
+    /// Whether the VM fits `host` under every host rule.
+    public func fits(_ host: Int) -> Bool { engine.fits(host: host, shape: cluster.shape, cluster: cluster) }
+
+    /// Physical cores left on `host` if the VM went there.
+    public func freeCoresAfter(_ host: Int) -> Int { engine.freeCoresAfter(host: host, shape: cluster.shape) }
+
+    /// Hosts that already hold a VM of this cluster (for hpc: hold its pkey), in first-use order.
+    public var clusterHosts: [Int] { cluster.hosts }
+
+    /// The lowest-index host where the VM fits.
+    /// - Complexity: O(log H) typical; O(k) more for a cluster already on k hosts.
+    public func firstFit() -> Int? {
+        let indexed = engine.state.index.firstFit(engine.demand(cluster.shape))
+        guard let own = firstFit(among: ownHostsNeedingNoNewEntry) else { return indexed }
+        return min(own, indexed ?? own)
+    }
+
+    /// The lowest-index host among `hosts` where the VM fits.
+    public func firstFit(among hosts: [Int]) -> Int? {
+        hosts.filter(fits).min()
+    }
+
+    /// The fitting host that leaves the fewest free physical cores (ties: lowest index).
+    public func bestFit() -> Int? { extremeFit(fewest: true) }
+
+    /// The fitting host that leaves the most free physical cores (ties: lowest index).
+    public func worstFit() -> Int? { extremeFit(fewest: false) }
+
+    /// Every host where the VM fits, ascending.
+    /// - Complexity: O(F log H) for F feasible hosts.
+    public func feasibleHosts() -> [Int] {
+        var hosts: [Int] = []
+        engine.state.index.allFits(engine.demand(cluster.shape), into: &hosts)
+        let own = ownHostsNeedingNoNewEntry.filter(fits)
+        if !own.isEmpty { hosts = Array(Set(hosts).union(own)).sorted() }
+        return hosts
+    }
+
+    /// Whether any host fits, without enumerating them.
+    public var anyFits: Bool { firstFit() != nil }
+
+    /// Hosts of this cluster, where an hpc VM needs no new pkey entry: the index
+    /// (which demands a free entry) may miss them when their table is full.
+    private var ownHostsNeedingNoNewEntry: [Int] {
+        cluster.shape.kind == .hpc ? cluster.hosts : []
+    }
+
+    private func extremeFit(fewest: Bool) -> Int? {
+        let shape = cluster.shape
+        let r = engine.overcommit
+        // How many physical cores the VM takes from a host: exactly vcores when fixed;
+        // floor or ceil of vcores / r when dynamic, depending on the host's remainder.
+        let takesAtLeast = shape.pinning == .fixed ? shape.vcores : shape.vcores * r.denominator / r.numerator
+        let takesAtMost = shape.pinning == .fixed ? shape.vcores : r.physicalCores(forDynamic: shape.vcores)
+        var best: (score: Int, host: Int)?
+        for host in ownHostsNeedingNoNewEntry where fits(host) {
+            let score = freeCoresAfter(host)
+            if best == nil || (fewest ? score < best!.score : score > best!.score)
+                || (score == best!.score && host < best!.host) {
+                best = (score, host)
+            }
+        }
+        let demand = engine.demand(shape)
+        let needsFree = shape.pinning == .fixed ? shape.vcores : 0
+        if fewest {
+            engine.state.index.bestHost(demand,
+                                        bound: { max(0, max(Int($0.minFreeCores), needsFree) - takesAtMost) },
+                                        score: freeCoresAfter, better: <, best: &best)
+        } else {
+            engine.state.index.bestHost(demand,
+                                        bound: { Int($0.freeCores) - takesAtLeast },
+                                        score: freeCoresAfter, better: >, best: &best)
+        }
+        return best?.host
+    }
+}
+
+// MARK: - The five shipped policies
+
+/// The lowest-index host where the VM fits (canonical).
+public struct FirstFit: PlacementPolicy {
+    public let name = "first-fit"
+    public init() {}
+    public func chooseHost(for query: PlacementQuery) -> Int? { query.firstFit() }
+}
+
+/// The host that leaves the fewest free physical cores.
+public struct BestFit: PlacementPolicy {
+    public let name = "best-fit"
+    public init() {}
+    public func chooseHost(for query: PlacementQuery) -> Int? { query.bestFit() }
+}
+
+/// The host that leaves the most free physical cores (spread).
+public struct WorstFit: PlacementPolicy {
+    public let name = "worst-fit"
+    public init() {}
+    public func chooseHost(for query: PlacementQuery) -> Int? { query.worstFit() }
+}
+
+/// Hosts already holding this cluster's pkey first, then first-fit among the rest:
+/// keeps clusters compact and pkey table entries few.
+public struct PKeyPack: PlacementPolicy {
+    public let name = "pkey-pack"
+    public init() {}
+    public func chooseHost(for query: PlacementQuery) -> Int? {
+        guard query.shape.kind == .hpc else { return query.firstFit() }
+        return query.firstFit(among: query.clusterHosts) ?? query.firstFit()
+    }
+}
+
+/// Uniform among feasible hosts, from a seeded stream.
+///
+/// Sampling is exact and indexed: if some host fits, draw up to `draws` host
+/// indices uniformly and take the first that fits; if none did, draw once
+/// more, uniformly among all feasible hosts. Either way each feasible host is
+/// equally likely, and a nearly full cloud costs no O(H) scan.
+public struct RandomFit: PlacementPolicy {
+    public let name = "random"
+    public static let draws = 32
+    public let random: RandomSource
+
+    public init(random: RandomSource) { self.random = random }
+
+    public func chooseHost(for query: PlacementQuery) -> Int? {
+        guard query.anyFits else { return nil }
+        for _ in 0..<RandomFit.draws {
+            let host = random.uniformInt(below: query.hostCount)
+            if query.fits(host) { return host }
+        }
+        let feasible = query.feasibleHosts()
+        return feasible[random.uniformInt(below: feasible.count)]
+    }
+}
+
+/// The shipped policies by name.
+public enum PlacementPolicies {
+    public static let names = ["first-fit", "best-fit", "worst-fit", "pkey-pack", "random"]
+
+    /// - Parameter random: the stream the `random` policy draws from.
+    public static func make(_ name: String, random: @autoclosure () -> RandomSource) -> (any PlacementPolicy)? {
+        switch name {
+        case "first-fit": FirstFit()
+        case "best-fit": BestFit()
+        case "worst-fit": WorstFit()
+        case "pkey-pack": PKeyPack()
+        case "random": RandomFit(random: random())
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/// A group of identical hosts in inventory order (SEMANTICS 2).
+public struct HostGroup: Hashable, Sendable {
+    public var count: Int
+    public var cores: Int
+    public var memoryMiB: Int64
+    public var hca: HCAProfile
+    /// Usable VFs per host (the profile's unless overridden).
+    public var vfs: Int
+    /// Usable pkey table entries per port, including the default partition's entry.
+    public var pkeyTable: Int
+    public var sriovMode: SRIOVMode
+    public var model: String?
+
+    public init(count: Int, cores: Int, memoryMiB: Int64, hca: HCAProfile, vfs: Int? = nil,
+                pkeyTable: Int? = nil, sriovMode: SRIOVMode? = nil, model: String? = nil) {
+        self.count = count
+        self.cores = cores
+        self.memoryMiB = memoryMiB
+        self.hca = hca
+        self.vfs = vfs ?? hca.usableVFs
+        self.pkeyTable = pkeyTable ?? hca.pkeyTable
+        self.sriovMode = sriovMode ?? hca.sriovMode
+        self.model = model
+    }
+}
+
+/// The subnet's pkey pool and unicast LID space (SEMANTICS 2).
+public struct SubnetSpec: Hashable, Sendable {
+    public static let defaultPKeyPool = 0x0001...0x7FFE
+    public static let unicastLIDs = 49151
+
+    public var switches: Int
+    public var pkeyPool: ClosedRange<Int>
+    public var lidSpace: Int
+
+    public init(switches: Int = 1, pkeyPool: ClosedRange<Int> = SubnetSpec.defaultPKeyPool,
+                lidSpace: Int = SubnetSpec.unicastLIDs) {
+        self.switches = switches
+        self.pkeyPool = pkeyPool
+        self.lidSpace = lidSpace
+    }
+}
+
+/// LIDs held from build time: every switch, every PF port, and every usable VF of
+/// a `vswitch-prepopulated` HCA (SEMANTICS 4).
+public struct BuildTimeLIDs: Hashable, Sendable {
+    public let switches: Int
+    public let pfPorts: Int
+    public let prepopulatedVFs: Int
+    public var total: Int { switches + pfPorts + prepopulatedVFs }
+
+    public init(switches: Int, pfPorts: Int, prepopulatedVFs: Int) {
+        self.switches = switches
+        self.pfPorts = pfPorts
+        self.prepopulatedVFs = prepopulatedVFs
+    }
+}
+
+/// The whole simulated cloud: hosts, overcommit and subnet.
+public struct CloudSpec: Hashable, Sendable {
+    public var groups: [HostGroup]
+    public var overcommit: Overcommit
+    public var subnet: SubnetSpec
+
+    public init(groups: [HostGroup], overcommit: Overcommit = .none, subnet: SubnetSpec = SubnetSpec()) {
+        self.groups = groups
+        self.overcommit = overcommit
+        self.subnet = subnet
+    }
+
+    public var hostCount: Int { groups.reduce(0) { $0 + $1.count } }
+
+    public var buildTimeLIDs: BuildTimeLIDs {
+        BuildTimeLIDs(switches: subnet.switches,
+                      pfPorts: hostCount,
+                      prepopulatedVFs: groups.reduce(0) { $0 + ($1.sriovMode == .vswitchPrepopulated ? $1.count * $1.vfs : 0) })
+    }
+}

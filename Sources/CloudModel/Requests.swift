@@ -1,0 +1,71 @@
+/// Whether a VM reaches the InfiniBand fabric (SEMANTICS 3).
+public enum VMKind: String, CaseIterable, Sendable {
+    /// Needs a VF and the cluster's pkey.
+    case hpc
+    /// No VF, no pkey.
+    case common
+}
+
+/// Fixed vCPUs own physical cores; dynamic ones share the rest at the overcommit ratio.
+public enum Pinning: String, CaseIterable, Sendable {
+    case fixed
+    case dynamic
+}
+
+/// The shape shared by every VM of one request.
+public struct VMShape: Hashable, Sendable {
+    public var vcores: Int
+    public var memoryMiB: Int64
+    public var kind: VMKind
+    public var pinning: Pinning
+
+    public init(vcores: Int, memoryMiB: Int64, kind: VMKind, pinning: Pinning) {
+        self.vcores = vcores
+        self.memoryMiB = memoryMiB
+        self.kind = kind
+        self.pinning = pinning
+    }
+}
+
+/// A tenant's request for a virtual cluster of `vms` identical VMs.
+public struct ClusterRequest: Hashable, Sendable {
+    public var id: Int64
+    public var arrival: Nanoseconds
+    public var tenant: String
+    public var vms: Int
+    public var shape: VMShape
+    public var duration: Nanoseconds
+
+    public init(id: Int64, arrival: Nanoseconds, tenant: String, vms: Int, shape: VMShape, duration: Nanoseconds) {
+        self.id = id
+        self.arrival = arrival
+        self.tenant = tenant
+        self.vms = vms
+        self.shape = shape
+        self.duration = duration
+    }
+}
+
+/// Grow (`delta > 0`) or shrink (`delta < 0`) a running cluster at `time`.
+public struct ResizeRequest: Hashable, Sendable {
+    public var id: Int64
+    public var time: Nanoseconds
+    public var delta: Int
+
+    public init(id: Int64, time: Nanoseconds, delta: Int) {
+        self.id = id
+        self.time = time
+        self.delta = delta
+    }
+}
+
+/// Everything a run replays, in input order (the order breaks exact ties, SEMANTICS 1).
+public struct Workload: Sendable {
+    public var requests: [ClusterRequest]
+    public var resizes: [ResizeRequest]
+
+    public init(requests: [ClusterRequest] = [], resizes: [ResizeRequest] = []) {
+        self.requests = requests
+        self.resizes = resizes
+    }
+}

@@ -1,0 +1,77 @@
+/// Simulated time and durations, in integer nanoseconds (SEMANTICS section 1).
+public typealias Nanoseconds = Int64
+
+public enum Units {
+    public static let nanosecondsPerSecond: Int64 = 1_000_000_000
+    public static let mebibytesPerGibibyte: Int64 = 1024
+
+    /// Parses a non-negative decimal number (`12`, `0.5`, `3.`, `1e3` is not accepted)
+    /// exactly into an integer count of `1/scale` units, rounding half away from zero.
+    /// Returns nil for anything that is not such a number or that overflows.
+    public static func parseDecimal(_ text: Substring, scale: Int64) -> Int64? {
+        var whole: Int64 = 0
+        var fraction: Int64 = 0
+        var fractionScale: Int64 = 1
+        var roundUp = false
+        var sawDigit = false
+        var seenPoint = false
+        var fractionDone = false
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                if seenPoint { return nil }
+                seenPoint = true
+                continue
+            }
+            guard byte >= 48 && byte <= 57 else { return nil }
+            sawDigit = true
+            let digit = Int64(byte - 48)
+            if !seenPoint {
+                let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(digit)
+                if o1 || o2 { return nil }
+                whole = a
+            } else if !fractionDone {
+                if fractionScale < scale {
+                    fraction = fraction * 10 + digit
+                    fractionScale *= 10
+                } else {
+                    // First digit past the unit decides rounding (half away from zero).
+                    roundUp = digit >= 5
+                    fractionDone = true
+                }
+            }
+        }
+        guard sawDigit else { return nil }
+        // Bring the fraction to `scale` units (scale is a power of ten).
+        while fractionScale < scale {
+            fraction *= 10
+            fractionScale *= 10
+        }
+        let (w, o1) = whole.multipliedReportingOverflow(by: scale)
+        let (t, o2) = w.addingReportingOverflow(fraction + (roundUp ? 1 : 0))
+        if o1 || o2 { return nil }
+        return t
+    }
+
+    /// Decimal seconds (`12.5`) to nanoseconds, exact.
+    public static func nanoseconds(fromSeconds text: Substring) -> Nanoseconds? {
+        parseDecimal(text, scale: nanosecondsPerSecond)
+    }
+
+    /// Decimal GiB to whole MiB: thousandths of a GiB are exact, then rounded
+    /// half away from zero to MiB.
+    public static func mebibytes(fromGibibytes text: Substring) -> Int64? {
+        guard let milli = parseDecimal(text, scale: 1000) else { return nil }
+        let (scaled, overflow) = milli.multipliedReportingOverflow(by: mebibytesPerGibibyte)
+        if overflow { return nil }
+        return (scaled + 500) / 1000
+    }
+
+    /// Seconds with six decimals (microseconds, rounded half away from zero), as in the decision log.
+    public static func formatSeconds(_ ns: Nanoseconds) -> String {
+        precondition(ns >= 0, "negative time")
+        let micro = (ns + 500) / 1000
+        let fraction = String(micro % 1_000_000)
+        return "\(micro / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+}

@@ -1,0 +1,91 @@
+import Allocation
+import CloudModel
+import Foundation
+
+/// One processed event, as a row of the decision log (SEMANTICS 8).
+public struct DecisionRow: Equatable, Sendable {
+    public enum Event: String, Sendable { case arrive, resize, depart }
+    public enum Outcome: String, Sendable { case accepted, rejected, done, ignored }
+
+    public var time: Nanoseconds
+    public var id: Int64
+    public var event: Event
+    public var outcome: Outcome
+    public var reason: RejectionReason?
+    /// Host of each VM placed by this event, in VM order.
+    public var hosts: [Int]
+    public var pkey: PartitionKey?
+
+    public static let header = "time,id,event,outcome,reason,hosts,pkey"
+
+    /// `time,id,event,outcome,reason,hosts,pkey` with time in seconds to 6 decimals.
+    public var csvLine: String {
+        var line = Units.formatSeconds(time)
+        line += ",\(id),\(event.rawValue),\(outcome.rawValue),\(reason?.rawValue ?? ""),"
+        line += hosts.map(String.init).joined(separator: ";")
+        line += ",\(pkey?.description ?? "")"
+        return line
+    }
+}
+
+/// Writes the decision log to a file (atomically: a temp file renamed on `finish`)
+/// or to standard output, buffered.
+public final class DecisionLogWriter {
+    private let handle: FileHandle
+    private let finalPath: String?
+    private let tempPath: String?
+    private var buffer: [UInt8] = []
+
+    /// - Parameter path: a file path, or `-` for standard output.
+    public init(path: String) throws {
+        if path == "-" {
+            handle = FileHandle.standardOutput
+            finalPath = nil
+            tempPath = nil
+        } else {
+            let temp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+            guard FileManager.default.createFile(atPath: temp, contents: nil),
+                  let opened = FileHandle(forWritingAtPath: temp) else {
+                throw InputError(file: path, message: "cannot create the decision log (check the directory exists and is writable)")
+            }
+            handle = opened
+            finalPath = path
+            tempPath = temp
+        }
+        buffer.reserveCapacity(1 << 16)
+        append(DecisionRow.header)
+    }
+
+    public func write(_ row: DecisionRow) {
+        append(row.csvLine)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    /// Flushes, syncs and moves the file into place.
+    public func finish() throws {
+        flush()
+        guard let finalPath, let tempPath else { return }
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
+        try FileManager.default.moveItem(atPath: tempPath, toPath: finalPath)
+    }
+
+    /// Removes the temp file of an unfinished log.
+    public func abandon() {
+        guard let tempPath else { return }
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: tempPath)
+    }
+
+    private func append(_ line: String) {
+        buffer.append(contentsOf: line.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private func flush() {
+        guard !buffer.isEmpty else { return }
+        handle.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,82 @@
+import Allocation
+import CloudModel
+import SimKernel
+import Workloads
+
+/// The run's `placement` stream, as the engine's random source.
+final class PlacementRandom: RandomSource {
+    let stream: RandomStream
+    init(_ stream: RandomStream) { self.stream = stream }
+    func uniformInt(below n: Int) -> Int { stream.uniformInt(below: n) }
+}
+
+/// One simulation run: a cloud, a workload, a policy and a seed.
+public struct Run {
+    public let scenario: Scenario
+    public let workload: Workload
+    public let policyName: String
+    public let seed: UInt64
+
+    /// - Parameters:
+    ///   - workload: overrides the scenario's own (as `replay` does with its trace).
+    ///   - policy: overrides the scenario's `policy`.
+    ///   - seed: overrides the scenario's `seed`.
+    public init(scenario: Scenario, workload: Workload? = nil, policy: String? = nil, seed: UInt64? = nil) throws {
+        self.scenario = scenario
+        self.seed = seed ?? scenario.seed
+        policyName = policy ?? scenario.policy
+        guard PlacementPolicies.names.contains(policyName) else {
+            throw InputError(file: scenario.file, field: "policy",
+                             message: "unknown policy '\(policyName)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
+        }
+        if let workload {
+            self.workload = workload
+        } else if let spec = scenario.workload {
+            self.workload = try WorkloadLoader.load(spec, seed: self.seed)
+        } else {
+            throw InputError(file: scenario.file, field: "workload", message: "missing: this scenario has no workload to simulate")
+        }
+    }
+
+    /// The policy, with the run's own `placement` stream when it needs randomness.
+    public func makePolicy() -> any PlacementPolicy {
+        PlacementPolicies.make(policyName, random: PlacementRandom(RandomStreams(seed: seed).stream("placement")))!
+    }
+
+    public func simulate(record: ((DecisionRow) -> Void)? = nil) -> Summary {
+        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy()).run(record: record)
+    }
+
+    public var title: String {
+        "\(scenario.name): \(scenario.cloud.hostCount) hosts, policy \(policyName), seed \(seed)"
+    }
+}
+
+/// Scenarios built into the binary.
+public enum EmbeddedScenarios {
+    public static let defaultFile = "<embedded default scenario>"
+
+    /// The seed paper's testbed grown to a small cloud: 64 ConnectX-3 hosts
+    /// (16 cores, 128 GiB, 15 VFs) under a synthetic stream that loads it enough
+    /// to reject some requests.
+    public static let defaultYAML = """
+    name: default-64-host-cx3
+    description: 64-host ConnectX-3 private cloud under synthetic load heavy enough to reject some requests
+    seed: 42
+    policy: first-fit
+    overcommit: 2
+    subnet: { switches: 4 }
+    hosts:
+      - { count: 64, cores: 16, memoryGiB: 128, hca: connectx-3, vfs: 15 }
+    workload:
+      synthetic:
+        requests: 5000
+        arrivalsPerHour: 12
+        vms: { 1: 0.25, 2: 0.25, 4: 0.25, 8: 0.15, 16: 0.1 }
+        vcores: { 1: 0.2, 2: 0.4, 4: 0.3, 8: 0.1 }
+        memGiBPerVcore: 4
+        meanDurationHours: 8
+        commonShare: 0.2
+        pinnedShare: 0.5
+    """
+}

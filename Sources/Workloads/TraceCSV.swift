@@ -1,0 +1,193 @@
+import CloudModel
+import Foundation
+
+/// Reads the trace CSV of SEMANTICS section 7:
+/// `id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op]`.
+///
+/// Strict: an unknown or missing column, a wrong field count, a malformed or
+/// negative number, an unknown kind or pinning, a duplicate id or a resize of
+/// an id with no earlier arrival is an `InputError` naming the file, line,
+/// column (1-based field number) and column name.
+public enum TraceCSV {
+    public static let requiredColumns = ["id", "arrival", "tenant", "vms", "vcores", "mem_gib", "kind", "pinning", "duration"]
+    public static let optionalColumns = ["op"]
+    public static let header = requiredColumns.joined(separator: ",")
+
+    public static func read(path: String) throws -> Workload {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, message: "cannot read the trace (missing or unreadable)")
+        }
+        return try parse(Array(data), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Workload {
+        try parse(Array(text.utf8), file: file)
+    }
+
+    private enum Column: Int { case id, arrival, tenant, vms, vcores, memGiB, kind, pinning, duration, op }
+
+    public static func parse(_ bytes: [UInt8], file: String) throws -> Workload {
+        var workload = Workload()
+        var lineNumber = 0
+        var columnOf: [Int] = []   // field position -> Column raw value
+        var fieldCount = 0
+        var arrived = Set<Int64>()
+        var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(10)
+
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            lineNumber += 1
+            var line = bytes[start..<end]
+            start = end + 1
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+
+            fields.removeAll(keepingCapacity: true)
+            var fieldStart = line.startIndex
+            for i in line.indices where line[i] == UInt8(ascii: ",") {
+                fields.append(line[fieldStart..<i])
+                fieldStart = i + 1
+            }
+            fields.append(line[fieldStart..<line.endIndex])
+
+            if columnOf.isEmpty {
+                columnOf = try parseHeader(fields, file: file, line: lineNumber)
+                fieldCount = fields.count
+                continue
+            }
+            guard fields.count == fieldCount else {
+                throw InputError(file: file, line: lineNumber,
+                                 message: "expected \(fieldCount) fields as in the header, got \(fields.count)")
+            }
+            var row = Row()
+            for (position, field) in fields.enumerated() {
+                row.set(Column(rawValue: columnOf[position])!, to: field, position: position)
+            }
+            let reader = FieldReader(file: file, line: lineNumber, row: row)
+            let op = try reader.op()
+            let id = try reader.integer(.id, "id", min: 0)
+            let time = try reader.seconds(.arrival, "arrival")
+            if op == "resize" {
+                guard arrived.contains(id) else {
+                    throw reader.error(.id, "id", "resize of unknown id \(id) (no earlier arrive row)")
+                }
+                let delta = try reader.integer(.vms, "vms", min: Int64(Int32.min))
+                guard delta != 0 else { throw reader.error(.vms, "vms", "a resize needs a non-zero VM delta") }
+                workload.resizes.append(ResizeRequest(id: id, time: time, delta: Int(delta)))
+                continue
+            }
+            guard arrived.insert(id).inserted else { throw reader.error(.id, "id", "duplicate request id \(id)") }
+            let tenant = String(decoding: row.field(.tenant), as: UTF8.self)
+            guard !tenant.isEmpty else { throw reader.error(.tenant, "tenant", "expected a tenant name, got an empty field") }
+            let vms = try reader.integer(.vms, "vms", min: 1, max: 1_000_000)
+            let vcores = try reader.integer(.vcores, "vcores", min: 1, max: 1_000_000)
+            let memory = try reader.gibibytes(.memGiB, "mem_gib")
+            let kind = try reader.choice(.kind, "kind", VMKind.self)
+            let pinning = try reader.choice(.pinning, "pinning", Pinning.self)
+            let duration = try reader.seconds(.duration, "duration")
+            workload.requests.append(ClusterRequest(
+                id: id, arrival: time, tenant: tenant, vms: Int(vms),
+                shape: VMShape(vcores: Int(vcores), memoryMiB: memory, kind: kind, pinning: pinning),
+                duration: duration))
+        }
+        if columnOf.isEmpty { throw InputError(file: file, line: 1, message: "the trace is empty (expected the header \(header)[,op])") }
+        return workload
+    }
+
+    private static func parseHeader(_ fields: [ArraySlice<UInt8>], file: String, line: Int) throws -> [Int] {
+        let names = requiredColumns + optionalColumns
+        var columnOf: [Int] = []
+        var seen = Set<Int>()
+        for (position, field) in fields.enumerated() {
+            let name = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            guard let column = names.firstIndex(of: name) else {
+                throw InputError(file: file, line: line, column: position + 1, field: name.isEmpty ? "(empty)" : name,
+                                 message: "unknown column (expected \(header)[,op])")
+            }
+            guard seen.insert(column).inserted else {
+                throw InputError(file: file, line: line, column: position + 1, field: name, message: "duplicate column")
+            }
+            columnOf.append(column)
+        }
+        if let missing = requiredColumns.indices.first(where: { !seen.contains($0) }) {
+            throw InputError(file: file, line: line, field: requiredColumns[missing], message: "missing required column (expected \(header)[,op])")
+        }
+        return columnOf
+    }
+
+    /// One row's fields by column, with their 1-based positions for errors.
+    private struct Row {
+        var values = [ArraySlice<UInt8>](repeating: [], count: 10)
+        var positions = [Int](repeating: 0, count: 10)
+        var hasOp = false
+
+        mutating func set(_ column: Column, to value: ArraySlice<UInt8>, position: Int) {
+            values[column.rawValue] = value
+            positions[column.rawValue] = position + 1
+            if column == .op { hasOp = true }
+        }
+
+        func field(_ column: Column) -> ArraySlice<UInt8> { values[column.rawValue] }
+    }
+
+    private struct FieldReader {
+        let file: String
+        let line: Int
+        let row: Row
+
+        func error(_ column: Column, _ name: String, _ message: String) -> InputError {
+            InputError(file: file, line: line, column: row.positions[column.rawValue], field: name, message: message)
+        }
+
+        func text(_ column: Column) -> String { String(decoding: row.field(column), as: UTF8.self) }
+
+        func op() throws -> String {
+            guard row.hasOp else { return "arrive" }
+            let value = text(.op).trimmingCharacters(in: .whitespaces)
+            switch value {
+            case "", "arrive": return "arrive"
+            case "resize": return "resize"
+            default: throw error(.op, "op", "expected arrive or resize, got '\(value)'")
+            }
+        }
+
+        func integer(_ column: Column, _ name: String, min: Int64, max: Int64 = Int64.max) throws -> Int64 {
+            let raw = text(column).trimmingCharacters(in: .whitespaces)
+            guard !raw.isEmpty else { throw error(column, name, "missing value") }
+            guard let value = Int64(raw) else { throw error(column, name, "expected an integer, got '\(raw)'") }
+            if value < 0 && min >= 0 { throw error(column, name, "negative value \(value)") }
+            guard value >= min && value <= max else { throw error(column, name, "expected \(min)...\(max), got \(value)") }
+            return value
+        }
+
+        func seconds(_ column: Column, _ name: String) throws -> Nanoseconds {
+            try decimal(column, name, "seconds") { Units.nanoseconds(fromSeconds: $0) }
+        }
+
+        func gibibytes(_ column: Column, _ name: String) throws -> Int64 {
+            try decimal(column, name, "GiB") { Units.mebibytes(fromGibibytes: $0) }
+        }
+
+        private func decimal(_ column: Column, _ name: String, _ unit: String, _ parse: (Substring) -> Int64?) throws -> Int64 {
+            let raw = text(column).trimmingCharacters(in: .whitespaces)
+            guard !raw.isEmpty else { throw error(column, name, "missing value") }
+            if raw.hasPrefix("-") { throw error(column, name, "negative value \(raw)") }
+            guard let value = parse(Substring(raw)) else {
+                throw error(column, name, "expected a non-negative decimal number of \(unit), got '\(raw)'")
+            }
+            return value
+        }
+
+        func choice<T: RawRepresentable & CaseIterable>(_ column: Column, _ name: String, _ type: T.Type) throws -> T where T.RawValue == String {
+            let raw = text(column).trimmingCharacters(in: .whitespaces)
+            guard let value = T(rawValue: raw) else {
+                let expected = T.allCases.map(\.rawValue).joined(separator: " or ")
+                throw error(column, name, raw.isEmpty ? "missing value (expected \(expected))" : "unknown \(name) '\(raw)' (expected \(expected))")
+            }
+            return value
+        }
+    }
+}

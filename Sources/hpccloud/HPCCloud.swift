@@ -1,0 +1,48 @@
+import ArgumentParser
+import CloudModel
+import Foundation
+
+@main
+struct HPCCloud: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpccloud",
+        abstract: "Simulate and operate HPC IaaS clouds on SR-IOV InfiniBand.",
+        discussion: """
+        Bad input (a scenario, a hardware profile, a trace) is reported in one line
+        naming the file, line, column and key, and exits with status 2.
+        """,
+        subcommands: [Simulate.self, Replay.self])
+}
+
+/// Options every command that loads a scenario shares.
+struct HardwareOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Directory with the hca/ and hosts/ profiles.",
+        discussion: "Default: $HPCCLOUD_HARDWARE, else the first Hardware/ found above the scenario, the working directory or the executable.",
+        valueName: "DIR"))
+    var hardware: String?
+
+    /// The catalog for a scenario at `scenarioPath` (nil for the embedded default).
+    func catalog(scenarioPath: String?) throws -> HardwareCatalog {
+        if let hardware { return try HardwareCatalog.load(directory: hardware) }
+        var starts: [String] = []
+        if let scenarioPath { starts.append(URL(fileURLWithPath: scenarioPath).deletingLastPathComponent().path) }
+        starts.append(FileManager.default.currentDirectoryPath)
+        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path)
+        return try HardwareCatalog.load(directory: try HardwareCatalog.locate(searchFrom: starts))
+    }
+}
+
+/// Runs `body`; an input error becomes one line on stderr and exit status 2.
+func reportingInputErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as InputError {
+        FileHandle.standardError.write(Data("hpccloud: error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

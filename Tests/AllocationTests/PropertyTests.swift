@@ -1,0 +1,118 @@
+import Allocation
+import CloudModel
+import Testing
+import TestSupport
+
+/// Random operation sequences: indexed policies against the naive reference,
+/// decision by decision, with every invariant checked after every operation.
+@Suite struct PropertyTests {
+    /// A random heterogeneous cloud, small enough that limits bind often.
+    static func randomCloud(_ rng: inout TestRandom) -> CloudSpec {
+        let modes: [SRIOVMode] = [.sharedPort, .vswitchDynamic, .vswitchPrepopulated]
+        var groups: [HostGroup] = []
+        for _ in 0..<Int.random(in: 1...4, using: &rng) {
+            groups.append(Fixtures.group(Int.random(in: 1...9, using: &rng),
+                                         cores: Int.random(in: 2...16, using: &rng),
+                                         memoryGiB: Int64.random(in: 4...64, using: &rng),
+                                         vfs: Int.random(in: 0...9, using: &rng),
+                                         pkeyTable: Int.random(in: 1...6, using: &rng),
+                                         mode: modes.randomElement(using: &rng)!))
+        }
+        let overcommit = [Overcommit.none, Overcommit(3, 2), Overcommit(2, 1), Overcommit(7, 3)].randomElement(using: &rng)!
+        var cloud = CloudSpec(groups: groups, overcommit: overcommit)
+        // Tight LID and pkey budgets so those limits bind too.
+        cloud.subnet.lidSpace = cloud.buildTimeLIDs.total + Int.random(in: 0...12, using: &rng)
+        cloud.subnet.pkeyPool = 0x10...(0x10 + Int.random(in: 0...20, using: &rng))
+        return cloud
+    }
+
+    static func randomShape(_ rng: inout TestRandom) -> VMShape {
+        VMShape(vcores: Int.random(in: 1...8, using: &rng),
+                memoryMiB: Int64.random(in: 0...16_384, using: &rng),
+                kind: Double.random(in: 0..<1, using: &rng) < 0.75 ? .hpc : .common,
+                pinning: Bool.random(using: &rng) ? .fixed : .dynamic)
+    }
+
+    @Test(arguments: PlacementPolicies.names)
+    func indexedPolicyMatchesNaiveDecisionByDecision(policyName: String) {
+        var operations = 0, accepted = 0, rejected = 0
+        for seed in UInt64(1)...60 {
+            var rng = TestRandom(seed: seed &* 7919)
+            let cloud = Self.randomCloud(&rng)
+            let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
+            let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
+            let naivePolicy = NaivePolicies.make(policyName, random: TestRandomSource(seed: seed))
+            var running: [Int64] = []
+            var nextID: Int64 = 1
+            for step in 0..<150 {
+                let roll = Double.random(in: 0..<1, using: &rng)
+                let a: Decision, b: Decision
+                if roll < 0.5 || running.isEmpty {
+                    let request = Fixtures.request(nextID, vms: Int.random(in: 1...6, using: &rng), Self.randomShape(&rng))
+                    nextID += 1
+                    a = indexed.admit(request, policy: indexedPolicy)
+                    b = naive.admit(request, policy: naivePolicy)
+                    if case .accepted = a { running.append(request.id); accepted += 1 } else { rejected += 1 }
+                } else if roll < 0.65 {
+                    let id = running.randomElement(using: &rng)!
+                    let k = Int.random(in: 1...3, using: &rng)
+                    a = indexed.extend(cluster: id, by: k, policy: indexedPolicy)
+                    b = naive.extend(cluster: id, by: k, policy: naivePolicy)
+                } else if roll < 0.75 {
+                    let id = running.randomElement(using: &rng)!
+                    let k = Int.random(in: 1...4, using: &rng)
+                    a = indexed.shrink(cluster: id, by: k)
+                    b = naive.shrink(cluster: id, by: k)
+                } else {
+                    let id = running.remove(at: Int.random(in: 0..<running.count, using: &rng))
+                    #expect(indexed.release(cluster: id) == naive.release(cluster: id))
+                    a = .ignored
+                    b = .ignored
+                }
+                operations += 1
+                #expect(a == b, "seed \(seed) step \(step): indexed \(a) vs naive \(b)")
+                let problems = indexed.invariantViolations()
+                #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")
+                if a != b || !problems.isEmpty { return }
+            }
+            #expect(indexed.state == naive.state)
+        }
+        // The sequences must exercise both outcomes, or the comparison proves little.
+        #expect(accepted > 500 && rejected > 500, "accepted \(accepted), rejected \(rejected)")
+        #expect(operations == 60 * 150)
+    }
+
+    @Test func rejectedRequestsAndReleasesRestoreStateExactly() {
+        var accepted = 0
+        for seed in UInt64(1)...40 {
+            var rng = TestRandom(seed: seed)
+            let engine = AllocationEngine(cloud: Self.randomCloud(&rng))
+            let policy = FirstFit()
+            var running: [Int64] = []
+            for id in Int64(1)...80 {
+                let request = Fixtures.request(id, vms: Int.random(in: 1...5, using: &rng), Self.randomShape(&rng))
+                let before = engine.state
+                let decision = engine.admit(request, policy: policy)
+                switch decision {
+                case .accepted:
+                    accepted += 1
+                    let after = engine.state
+                    engine.release(cluster: id)
+                    #expect(engine.state == before, "seed \(seed) id \(id): release did not restore the state")
+                    // Deterministic policy, same state: the same admission again, kept running.
+                    #expect(engine.admit(request, policy: policy) == decision)
+                    #expect(engine.state == after)
+                    running.append(id)
+                case .rejected:
+                    #expect(engine.state == before, "seed \(seed) id \(id): a rejection changed the state")
+                case .ignored:
+                    Issue.record("an admission is never ignored")
+                }
+            }
+            for id in running.shuffled(using: &rng) { engine.release(cluster: id) }
+            #expect(engine.state == AllocationEngine(cloud: engine.cloud).state,
+                    "seed \(seed): releasing everything did not restore the empty cloud")
+        }
+        #expect(accepted > 200)
+    }
+}

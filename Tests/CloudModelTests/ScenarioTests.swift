@@ -1,0 +1,111 @@
+import CloudModel
+import Testing
+import TestSupport
+
+@Suite struct ScenarioTests {
+    func load(_ yaml: String) throws -> Scenario {
+        try Fixtures.loader().load(yaml: yaml, file: "/tmp/s.yaml")
+    }
+
+    /// The one-line message of the error `yaml` raises.
+    func failure(_ yaml: String) throws -> InputError {
+        do {
+            _ = try load(yaml)
+        } catch let error as InputError {
+            #expect(!error.description.contains("\n"))
+            return error
+        }
+        Issue.record("expected an InputError")
+        return InputError(file: "", message: "")
+    }
+
+    @Test func theFullKeySetLoads() throws {
+        let scenario = try load("""
+        name: example
+        seed: 42
+        policy: best-fit
+        overcommit: "3/2"
+        subnet: { switches: 2, pkeyPool: [0x0010, 0x00FF], lidSpace: 40000 }
+        hosts:
+          - { count: 16, cores: 16, memoryGiB: 64, hca: connectx-3, vfs: 7, pkeyTable: 8 }
+          - { count: 2, model: dell-r710 }
+          - { count: 4, cores: 32, memoryGiB: 256, hca: connectx-6, sriovMode: vswitch-prepopulated }
+        workload: { trace: traces/t.csv }
+        """)
+        #expect(scenario.name == "example" && scenario.seed == 42 && scenario.policy == "best-fit")
+        #expect(scenario.cloud.overcommit == Overcommit(3, 2))
+        #expect(scenario.cloud.subnet == SubnetSpec(switches: 2, pkeyPool: 0x10...0xFF, lidSpace: 40000))
+        let groups = scenario.cloud.groups
+        #expect(groups[0].vfs == 7 && groups[0].pkeyTable == 8 && groups[0].sriovMode == .sharedPort)
+        #expect(groups[1].cores == 8 && groups[1].memoryMiB == 64 * 1024 && groups[1].hca.name == "connectx-2" && groups[1].vfs == 7)
+        #expect(groups[2].vfs == 127 && groups[2].sriovMode == .vswitchPrepopulated)
+        #expect(scenario.cloud.hostCount == 22)
+        #expect(scenario.cloud.buildTimeLIDs.total == 2 + 22 + 4 * 127)
+        #expect(scenario.workload == .trace(path: "/tmp/traces/t.csv"))
+    }
+
+    @Test func unknownKeyNamesItsPathAndLine() throws {
+        let error = try failure("""
+        hosts:
+          - { count: 4, cores: 16, memoryGiB: 64, hca: connectx-3 }
+          - count: 2
+            corse: 8
+        workload: { trace: t.csv }
+        """)
+        #expect(error.file == "/tmp/s.yaml" && error.line == 4 && error.field == "hosts[1].corse")
+        #expect(error.description.hasPrefix("/tmp/s.yaml:4:5: hosts[1].corse: unknown key (expected one of: count, cores,"))
+    }
+
+    @Test func missingProfileIsNamed() throws {
+        let error = try failure("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-9 } ]\nworkload: { trace: t.csv }")
+        #expect(error.field == "hosts[0].hca" && error.line == 1)
+        #expect(error.message.hasPrefix("unknown HCA profile 'connectx-9' (in "))
+        #expect(error.message.contains("connectx-2, connectx-3, connectx-4, connectx-5, connectx-6, connectx-7"))
+    }
+
+    @Test func negativeCountIsRejected() throws {
+        let error = try failure("hosts:\n  - { count: -3, cores: 4, memoryGiB: 8, hca: connectx-3 }\nworkload: { trace: t.csv }")
+        #expect(error.description == "/tmp/s.yaml:2:14: hosts[0].count: expected a host count in 0...10000000, got -3")
+    }
+
+    @Test func infeasibleLIDBudgetStatesTheNumbers() throws {
+        // 1,024 ConnectX-6 hosts with 127 prepopulated VF LIDs each need 131,073 LIDs.
+        let error = try failure("""
+        subnet: { switches: 1 }
+        hosts: [ { count: 1024, cores: 64, memoryGiB: 512, hca: connectx-6, sriovMode: vswitch-prepopulated } ]
+        workload: { trace: t.csv }
+        """)
+        #expect(error.field == "subnet.lidSpace")
+        #expect(error.message == "infeasible LID budget: build-time LIDs 131073 (1 switches + 1024 PF ports + 130048 prepopulated VF LIDs) exceed the LID space of 49151")
+    }
+
+    @Test func malformedYAMLGivesItsPosition() throws {
+        let error = try failure("hosts:\n  - { count: 1, cores: 4\nworkload: [")
+        #expect(error.line != nil && error.message.hasPrefix("malformed YAML"))
+    }
+
+    @Test(arguments: [
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3, vfs: 64 } ]", "hosts[0].vfs", "64 VFs exceed connectx-3's maximum of 63"),
+        ("hosts: [ { count: 1, cores: four, memoryGiB: 8, hca: connectx-3 } ]", "hosts[0].cores", "expected an integer, got 'four'"),
+        ("hosts: [ { count: 1, cores: 4, hca: connectx-3 } ]", "hosts[0]", "missing required key 'memoryGiB'"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3, sriovMode: vswitch } ]", "hosts[0].sriovMode", "unknown SR-IOV mode 'vswitch'"),
+        ("policy: fastest\nhosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "policy", "unknown policy 'fastest'"),
+        ("overcommit: 0.5\nhosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "overcommit", "expected a ratio >= 1"),
+        ("subnet: { pkeyPool: [0x7FFF, 0x7FFF] }\nhosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "subnet.pkeyPool[0]", "expected a pkey in 1...32766, got 32767"),
+        ("hosts: [ { count: 0, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "hosts", "the cloud has no hosts"),
+        ("hosts: []\nworkload: { trace: a, synthetic: {} }", "hosts", "the cloud has no hosts"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { synthetic: { requests: 5, arrivalsPerHour: 1, vms: { 0: 1 }, vcores: { 1: 1 }, meanDurationHours: 1 } }",
+         "workload.synthetic.vms.0", "expected a positive integer as the value, got '0'"),
+    ])
+    func badValuesAreNamed(yaml: String, field: String, message: String) throws {
+        let error = try failure(yaml)
+        #expect(error.field == field)
+        #expect(error.message.hasPrefix(message), "\(error)")
+    }
+
+    @Test func aScenarioWithoutWorkloadIsACloudForReplay() throws {
+        let scenario = try load("hosts: [ { count: 2, cores: 4, memoryGiB: 8, hca: connectx-3 } ]")
+        #expect(scenario.workload == nil && scenario.policy == "first-fit" && scenario.seed == 1)
+        #expect(scenario.name == "s")
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Runs the built `hpccloud` binary as a user would.
+struct Tool {
+    static let binary: String = {
+        let candidates = [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments[0])]
+            .compactMap { $0?.deletingLastPathComponent() }
+        for directory in candidates {
+            // The test bundle sits beside the products (…/debug/HPCCloudPackageTests.xctest).
+            for base in [directory, directory.deletingLastPathComponent()] {
+                let path = base.appendingPathComponent("hpccloud").path
+                if FileManager.default.isExecutableFile(atPath: path) { return path }
+            }
+        }
+        return Fixtures.repoRoot + "/.build/debug/hpccloud"
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], in directory: String = Fixtures.repoRoot) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read before waiting so a large output cannot block the child on a full pipe.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
+
+    func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "hpccloud-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func simulateWithNoScenarioRunsTheEmbeddedDefault() throws {
+        let result = try Tool.run(["simulate"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("default-64-host-cx3: 64 hosts, policy first-fit, seed 42"))
+        for label in ["Requests", "  accepted", "  rejected", "physical cores", "VFs", "pkey entries", "LIDs",
+                      "Peak concurrent clusters", "Mean hosts per hpc cluster"] {
+            #expect(result.stdout.contains(label), "summary lacks \(label)")
+        }
+        // Seed and policy overrides take effect and show in the title.
+        let other = try Tool.run(["simulate", "--seed", "5", "--policy", "worst-fit"])
+        #expect(other.status == 0 && other.stdout.hasPrefix("default-64-host-cx3: 64 hosts, policy worst-fit, seed 5"))
+    }
+
+    @Test func replayToStdoutWritesExactlyTheGoldenLog() throws {
+        let result = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", "-"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == (try String(contentsOfFile: golden + "golden-decisions.csv", encoding: .utf8)))
+        #expect(result.stderr.contains("Requests"))  // the summary moves to stderr
+    }
+
+    @Test func replayToAFileWritesItWhole() throws {
+        let directory = try temporaryDirectory()
+        let out = directory + "/decisions.csv"
+        let result = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == (try String(contentsOfFile: golden + "golden-decisions.csv", encoding: .utf8)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["decisions.csv"])  // no temp file left
+        #expect(result.stdout.contains("Decision log: \(out)"))
+    }
+
+    @Test(arguments: [
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3, colour: red } ]\nworkload: { trace: t.csv }", "s.yaml:1:63: hosts[0].colour: unknown key"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-99 } ]\nworkload: { trace: t.csv }", "s.yaml:1:51: hosts[0].hca: unknown HCA profile 'connectx-99'"),
+        ("hosts: [ { count: -1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { trace: t.csv }", "s.yaml:1:19: hosts[0].count: expected a host count in 0...10000000, got -1"),
+        ("hosts: [ { count: 400, cores: 4, memoryGiB: 8, hca: connectx-6, vfs: 127, sriovMode: vswitch-prepopulated } ]\nworkload: { trace: t.csv }", "s.yaml:1:8: subnet.lidSpace: infeasible LID budget: build-time LIDs 51201 (1 switches + 400 PF ports + 50800 prepopulated VF LIDs) exceed the LID space of 49151"),
+        ("hosts: [ { count: 1, cores: 4\nworkload: [", "s.yaml:2:9: malformed YAML"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "s.yaml: workload: missing: this scenario has no workload to simulate"),
+    ])
+    func badScenariosFailInOneLineWithStatus2(yaml: String, expected: String) throws {
+        let directory = try temporaryDirectory()
+        try yaml.write(toFile: directory + "/s.yaml", atomically: true, encoding: .utf8)
+        let result = try Tool.run(["simulate", "s.yaml", "--hardware", Fixtures.hardwareDirectory], in: directory)
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("hpccloud: error: \(directory)/\(expected)") || result.stderr.hasPrefix("hpccloud: error: s.yaml"),
+                "\(result.stderr)")
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1, "not one line: \(result.stderr)")
+    }
+
+    @Test(arguments: [
+        ("1,0,a,2,1,1,hpc,fixed\n", "t.csv:2: expected 9 fields as in the header, got 8"),
+        ("1,0,a,2,1,1x,hpc,fixed,10\n", "t.csv:2:6: mem_gib: expected a non-negative decimal number of GiB, got '1x'"),
+        ("1,0,a,2,1,1,hpc,fixed,-4\n", "t.csv:2:9: duration: negative value -4"),
+        ("1,0,a,2,1,1,vm,fixed,4\n", "t.csv:2:7: kind: unknown kind 'vm' (expected hpc or common)"),
+    ])
+    func badTracesFailInOneLineWithStatus2(rows: String, expected: String) throws {
+        let directory = try temporaryDirectory()
+        try ("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration\n" + rows).write(toFile: directory + "/t.csv", atomically: true, encoding: .utf8)
+        let result = try Tool.run(["replay", "t.csv", "--scenario", golden + "golden.yaml", "--decisions", directory + "/out.csv"], in: directory)
+        #expect(result.status == 2)
+        #expect(result.stderr == "hpccloud: error: \(expected)\n")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/out.csv"))
+    }
+
+    @Test func missingFilesAreReportedNotCrashedOn() throws {
+        let result = try Tool.run(["replay", "/nonexistent/t.csv", "--scenario", golden + "golden.yaml", "--decisions", "-"])
+        #expect(result.status == 2 && result.stderr == "hpccloud: error: /nonexistent/t.csv: cannot read the trace (missing or unreadable)\n")
+        let scenario = try Tool.run(["simulate", "/nonexistent/s.yaml", "--hardware", Fixtures.hardwareDirectory])
+        #expect(scenario.status == 2 && scenario.stderr.contains("/nonexistent/s.yaml: cannot read the file"))
+    }
+
+    @Test func helpExplainsEveryFlag() throws {
+        let simulate = try Tool.run(["simulate", "--help"])
+        for flag in ["--seed", "--policy", "--hardware", "--decisions", "SCENARIO", "first-fit", "best-fit", "worst-fit", "pkey-pack", "random"] {
+            #expect(simulate.stdout.contains(flag), "simulate --help lacks \(flag)")
+        }
+        let replay = try Tool.run(["replay", "--help"])
+        for flag in ["--scenario", "--decisions", "--policy", "--seed", "--hardware", "TRACE.csv"] {
+            #expect(replay.stdout.contains(flag), "replay --help lacks \(flag)")
+        }
+        let unknownPolicy = try Tool.run(["simulate", "--policy", "fastest"])
+        #expect(unknownPolicy.status != 0 && unknownPolicy.stderr.contains("unknown policy 'fastest'"))
+    }
+}

@@ -1,0 +1,96 @@
+import CloudModel
+import Foundation
+import Simulation
+import Testing
+import TestSupport
+import Workloads
+
+@Suite struct GoldenTests {
+    static let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
+
+    /// The decision log of a run, as the bytes `replay` writes.
+    static func log(_ run: Run) -> String {
+        var lines = [DecisionRow.header]
+        _ = run.simulate { lines.append($0.csvLine) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test func goldenDecisionLogIsReproducedByteForByte() throws {
+        let scenario = try Fixtures.loader().load(path: Self.golden + "golden.yaml")
+        let run = try Run(scenario: scenario, workload: try TraceCSV.read(path: Self.golden + "golden-trace.csv"))
+        let expected = try String(contentsOfFile: Self.golden + "golden-decisions.csv", encoding: .utf8)
+        #expect(Self.log(run) == expected)
+    }
+
+    @Test func goldenSummaryCountsAndSpans() throws {
+        let scenario = try Fixtures.loader().load(path: Self.golden + "golden.yaml")
+        let summary = try Run(scenario: scenario, workload: try TraceCSV.read(path: Self.golden + "golden-trace.csv")).simulate()
+        #expect(summary.requests == 8 && summary.accepted == 6 && summary.rejected == [.cores: 1, .vf: 1])
+        #expect(summary.resizes == 3 && summary.resizesAccepted == 2 && summary.resizesIgnored == 1)
+        #expect(summary.departures == 6 && summary.events == 17 && summary.peakConcurrentClusters == 4)
+        // hpc clusters 1 (hosts 0,1), 2 (1,2), 5 (2), 6 (1): 6 hosts / 4 clusters.
+        #expect(summary.meanHostsSpanned == 1.5)
+    }
+
+    @Test func sameSeedSameBytesAndPoliciesSeeTheSameArrivals() throws {
+        let loader = try Fixtures.loader()
+        let scenario = try loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
+        let a = try Run(scenario: scenario, policy: "random"), b = try Run(scenario: scenario, policy: "random")
+        #expect(Self.log(a) == Self.log(b))
+        // Common random numbers: the arrival stream does not depend on the policy.
+        for policy in ["best-fit", "worst-fit", "pkey-pack"] {
+            #expect(try Run(scenario: scenario, policy: policy).workload.requests == a.workload.requests)
+        }
+        // A different seed changes the arrivals.
+        #expect(try Run(scenario: scenario, seed: 43).workload.requests != a.workload.requests)
+    }
+
+    @Test func theEmbeddedDefaultRejectsSomeRequests() throws {
+        let scenario = try Fixtures.loader().load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
+        #expect(scenario.cloud.hostCount == 64)
+        #expect(scenario.cloud.groups[0].cores == 16 && scenario.cloud.groups[0].memoryMiB == 128 * 1024 && scenario.cloud.groups[0].vfs == 15)
+        let summary = try Run(scenario: scenario).simulate()
+        #expect(summary.requests == 5000)
+        #expect(summary.rejectedTotal > 0 && summary.acceptanceRatio > 0.5)
+    }
+}
+
+@Suite struct SimulatorSemanticsTests {
+    func run(_ trace: String, hosts: String = "[ { count: 1, cores: 4, memoryGiB: 16, hca: connectx-3, vfs: 4 } ]") throws -> (Summary, [String]) {
+        let scenario = try Fixtures.loader().load(yaml: "hosts: \(hosts)", file: "/tmp/t.yaml")
+        var rows: [String] = []
+        let summary = try Run(scenario: scenario, workload: TraceCSV.parse(TraceCSV.header + ",op\n" + trace, file: "t.csv"))
+            .simulate { rows.append($0.csvLine) }
+        return (summary, rows)
+    }
+
+    @Test func utilizationIsTimeWeightedOverFirstToLastEvent() throws {
+        // 2 cores over [0,10), 2 more over [5,15): area 2*5 + 4*5 + 2*5 = 40 core-seconds over 15 s.
+        let (summary, _) = try run("1,0,a,1,2,1,hpc,fixed,10,\n2,5,b,1,2,1,hpc,fixed,10,")
+        let cores = try #require(summary.utilization[.physicalCores])
+        #expect(cores.peak == 4 && cores.capacity == 4)
+        #expect(abs(cores.timeAverage - 40.0 / 15.0) < 1e-12)
+        let vfs = try #require(summary.utilization[.vfs])
+        #expect(vfs.peak == 2 && abs(vfs.timeAverage - 20.0 / 15.0) < 1e-12)
+        #expect(summary.windowStart == 0 && summary.windowEnd == 15_000_000_000)
+    }
+
+    @Test func departuresFreeResourcesBeforeSameTimeArrivals() throws {
+        // Cluster 1 holds all 4 cores until t=10; cluster 2 arrives at t=10 and fits only if 1 left first.
+        let (_, rows) = try run("2,10,b,1,4,1,hpc,fixed,1,\n1,0,a,1,4,1,hpc,fixed,10,")
+        #expect(rows == ["0.000000,1,arrive,accepted,,0,0x0001", "10.000000,1,depart,done,,,0x0001",
+                         "10.000000,2,arrive,accepted,,0,0x0001", "11.000000,2,depart,done,,,0x0001"])
+    }
+
+    @Test func shrinksRunBeforeExtendsAndExtendsBeforeArrivals() throws {
+        let (_, rows) = try run("""
+        1,0,a,2,1,1,hpc,fixed,100,
+        1,5,,1,,,,,,resize
+        9,5,c,1,2,1,hpc,fixed,1,
+        1,5,,-1,,,,,,resize
+        """)
+        // At t=5: shrink (frees a core) then extend (takes it back) then the arrival (2 cores left).
+        #expect(Array(rows[1...3]) == ["5.000000,1,resize,accepted,,,0x0001", "5.000000,1,resize,accepted,,0,0x0001",
+                                       "5.000000,9,arrive,accepted,,0,0x0002"])
+    }
+}

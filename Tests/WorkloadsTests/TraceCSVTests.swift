@@ -1,0 +1,61 @@
+import CloudModel
+import Testing
+import Workloads
+
+@Suite struct TraceCSVTests {
+    let header = "id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration,op\n"
+
+    func failure(_ text: String) -> InputError? {
+        do {
+            _ = try TraceCSV.parse(text, file: "t.csv")
+            return nil
+        } catch let error as InputError {
+            #expect(!error.description.contains("\n"))
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func readsArrivalsAndResizes() throws {
+        let workload = try TraceCSV.parse(header + "7,1.5,alice,3,2,0.5,hpc,dynamic,3600,\r\n\n7,2,,-2,,,,,,resize\n8,2,bob,1,1,4,common,fixed,0,arrive\n",
+                                          file: "t.csv")
+        #expect(workload.requests == [
+            ClusterRequest(id: 7, arrival: 1_500_000_000, tenant: "alice", vms: 3,
+                           shape: VMShape(vcores: 2, memoryMiB: 512, kind: .hpc, pinning: .dynamic), duration: 3_600_000_000_000),
+            ClusterRequest(id: 8, arrival: 2_000_000_000, tenant: "bob", vms: 1,
+                           shape: VMShape(vcores: 1, memoryMiB: 4096, kind: .common, pinning: .fixed), duration: 0),
+        ])
+        #expect(workload.resizes == [ResizeRequest(id: 7, time: 2_000_000_000, delta: -2)])
+    }
+
+    @Test func theOpColumnIsOptionalAndColumnsMayBeReordered() throws {
+        let workload = try TraceCSV.parse("tenant,id,arrival,vms,vcores,mem_gib,kind,pinning,duration\nx,1,0,1,1,1,hpc,fixed,1\n", file: "t.csv")
+        #expect(workload.requests.count == 1 && workload.requests[0].tenant == "x")
+    }
+
+    @Test(arguments: [
+        ("1,0,a,2,1,1,hpc,fixed,10\n", "t.csv:2: expected 10 fields as in the header, got 9"),
+        ("1,0,a,2x,1,1,hpc,fixed,10,\n", "t.csv:2:4: vms: expected an integer, got '2x'"),
+        ("1,0,a,2,1,1,hpc,fixed,-10,\n", "t.csv:2:9: duration: negative value -10"),
+        ("1,0,a,2,1,1,gpu,fixed,10,\n", "t.csv:2:7: kind: unknown kind 'gpu' (expected hpc or common)"),
+        ("1,0,a,2,1,1,hpc,fixed,10,\n5,3,,1,,,,,,resize\n", "t.csv:3:1: id: resize of unknown id 5 (no earlier arrive row)"),
+        ("1,0,a,2,1,1,hpc,fixed,10,\n1,3,b,1,1,1,hpc,fixed,1,\n", "t.csv:3:1: id: duplicate request id 1"),
+        ("1,zero,a,2,1,1,hpc,fixed,10,\n", "t.csv:2:2: arrival: expected a non-negative decimal number of seconds, got 'zero'"),
+        ("1,0,a,0,1,1,hpc,fixed,10,\n", "t.csv:2:4: vms: expected 1...1000000, got 0"),
+        ("1,0,a,1,1,1,hpc,pinned,10,\n", "t.csv:2:8: pinning: unknown pinning 'pinned' (expected fixed or dynamic)"),
+        ("1,0,a,1,1,1,hpc,fixed,10,grow\n", "t.csv:2:10: op: expected arrive or resize, got 'grow'"),
+        ("1,0,a,1,1,1,hpc,fixed,10,\n1,2,,0,,,,,,resize\n", "t.csv:3:4: vms: a resize needs a non-zero VM delta"),
+        ("1,0,,1,1,1,hpc,fixed,10,\n", "t.csv:2:3: tenant: expected a tenant name, got an empty field"),
+    ])
+    func badRowsNameFileLineAndColumn(body: String, message: String) {
+        #expect(failure(header + body)?.description == message)
+    }
+
+    @Test func badHeadersAreNamed() {
+        #expect(failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration,colour\n")?.description
+                == "t.csv:1:10: colour: unknown column (expected id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op])")
+        #expect(failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning\n")?.field == "duration")
+        #expect(failure("")?.message.hasPrefix("the trace is empty") == true)
+    }
+}
