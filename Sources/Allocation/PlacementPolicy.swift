@@ -46,13 +46,22 @@ public struct PlacementQuery {
     /// - Complexity: O(log H) typical; O(k) more for a cluster already on k hosts.
     public func firstFit() -> Int? {
         let indexed = engine.state.index.firstFit(engine.demand(cluster.shape))
-        guard let own = firstFit(among: ownHostsNeedingNoNewEntry) else { return indexed }
+        guard cluster.shape.kind == .hpc, let own = lowestFittingClusterHost() else { return indexed }
         return min(own, indexed ?? own)
     }
 
     /// The lowest-index host among `hosts` where the VM fits.
-    public func firstFit(among hosts: [Int]) -> Int? {
-        hosts.filter(fits).min()
+    public func firstFit(among hosts: some Sequence<Int>) -> Int? {
+        var best: Int?
+        for host in hosts where host < (best ?? .max) && fits(host) { best = host }
+        return best
+    }
+
+    /// The lowest-index host of this cluster where the VM fits (no array built: hot path).
+    func lowestFittingClusterHost() -> Int? {
+        var best: Int?
+        for entry in cluster.hostCounts where entry.host < (best ?? .max) && fits(entry.host) { best = entry.host }
+        return best
     }
 
     /// The fitting host that leaves the fewest free physical cores (ties: lowest index).
@@ -66,19 +75,13 @@ public struct PlacementQuery {
     public func feasibleHosts() -> [Int] {
         var hosts: [Int] = []
         engine.state.index.allFits(engine.demand(cluster.shape), into: &hosts)
-        let own = ownHostsNeedingNoNewEntry.filter(fits)
+        let own = cluster.shape.kind == .hpc ? cluster.hosts.filter(fits) : []
         if !own.isEmpty { hosts = Array(Set(hosts).union(own)).sorted() }
         return hosts
     }
 
     /// Whether any host fits, without enumerating them.
     public var anyFits: Bool { firstFit() != nil }
-
-    /// Hosts of this cluster, where an hpc VM needs no new pkey entry: the index
-    /// (which demands a free entry) may miss them when their table is full.
-    private var ownHostsNeedingNoNewEntry: [Int] {
-        cluster.shape.kind == .hpc ? cluster.hosts : []
-    }
 
     private func extremeFit(fewest: Bool) -> Int? {
         let shape = cluster.shape
@@ -88,7 +91,10 @@ public struct PlacementQuery {
         let takesAtLeast = shape.pinning == .fixed ? shape.vcores : shape.vcores * r.denominator / r.numerator
         let takesAtMost = shape.pinning == .fixed ? shape.vcores : r.physicalCores(forDynamic: shape.vcores)
         var best: (score: Int, host: Int)?
-        for host in ownHostsNeedingNoNewEntry where fits(host) {
+        // The cluster's own hosts need no new pkey entry, so the index (which demands
+        // a free entry) may miss them when their table is full: score them directly.
+        for entry in cluster.shape.kind == .hpc ? cluster.hostCounts : [] where fits(entry.host) {
+            let host = entry.host
             let score = freeCoresAfter(host)
             if best == nil || (fewest ? score < best!.score : score > best!.score)
                 || (score == best!.score && host < best!.host) {
@@ -140,7 +146,7 @@ public struct PKeyPack: PlacementPolicy {
     public init() {}
     public func chooseHost(for query: PlacementQuery) -> Int? {
         guard query.shape.kind == .hpc else { return query.firstFit() }
-        return query.firstFit(among: query.clusterHosts) ?? query.firstFit()
+        return query.lowestFittingClusterHost() ?? query.firstFit()
     }
 }
 

@@ -9,6 +9,12 @@ public enum Units {
     /// exactly into an integer count of `1/scale` units, rounding half away from zero.
     /// Returns nil for anything that is not such a number or that overflows.
     public static func parseDecimal(_ text: Substring, scale: Int64) -> Int64? {
+        parseDecimal(bytes: text.utf8, scale: scale)
+    }
+
+    /// `parseDecimal` over ASCII bytes (no String needed: the trace reader's hot path).
+    @inlinable
+    public static func parseDecimal(bytes text: some Collection<UInt8>, scale: Int64) -> Int64? {
         var whole: Int64 = 0
         var fraction: Int64 = 0
         var fractionScale: Int64 = 1
@@ -16,7 +22,7 @@ public enum Units {
         var sawDigit = false
         var seenPoint = false
         var fractionDone = false
-        for byte in text.utf8 {
+        for byte in text {
             if byte == UInt8(ascii: ".") {
                 if seenPoint { return nil }
                 seenPoint = true
@@ -55,13 +61,23 @@ public enum Units {
 
     /// Decimal seconds (`12.5`) to nanoseconds, exact.
     public static func nanoseconds(fromSeconds text: Substring) -> Nanoseconds? {
-        parseDecimal(text, scale: nanosecondsPerSecond)
+        nanoseconds(fromSeconds: text.utf8)
+    }
+
+    @inlinable
+    public static func nanoseconds(fromSeconds text: some Collection<UInt8>) -> Nanoseconds? {
+        parseDecimal(bytes: text, scale: nanosecondsPerSecond)
     }
 
     /// Decimal GiB to whole MiB: thousandths of a GiB are exact, then rounded
     /// half away from zero to MiB.
     public static func mebibytes(fromGibibytes text: Substring) -> Int64? {
-        guard let milli = parseDecimal(text, scale: 1000) else { return nil }
+        mebibytes(fromGibibytes: text.utf8)
+    }
+
+    @inlinable
+    public static func mebibytes(fromGibibytes text: some Collection<UInt8>) -> Int64? {
+        guard let milli = parseDecimal(bytes: text, scale: 1000) else { return nil }
         let (scaled, overflow) = milli.multipliedReportingOverflow(by: mebibytesPerGibibyte)
         if overflow { return nil }
         return (scaled + 500) / 1000

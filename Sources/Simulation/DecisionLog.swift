@@ -20,11 +20,58 @@ public struct DecisionRow: Equatable, Sendable {
 
     /// `time,id,event,outcome,reason,hosts,pkey` with time in seconds to 6 decimals.
     public var csvLine: String {
-        var line = Units.formatSeconds(time)
-        line += ",\(id),\(event.rawValue),\(outcome.rawValue),\(reason?.rawValue ?? ""),"
-        line += hosts.map(String.init).joined(separator: ";")
-        line += ",\(pkey?.description ?? "")"
-        return line
+        var bytes: [UInt8] = []
+        appendCSV(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the CSV line (no newline) as bytes: the log writer's hot path builds no Strings.
+    public func appendCSV(to out: inout [UInt8]) {
+        let comma = UInt8(ascii: ",")
+        // Seconds with 6 decimals: microseconds, rounded half away from zero.
+        let micro = (time + 500) / 1000
+        appendDecimal(micro / 1_000_000, to: &out)
+        out.append(UInt8(ascii: "."))
+        var fraction = micro % 1_000_000
+        var digits = [UInt8](repeating: 48, count: 6)
+        for i in stride(from: 5, through: 0, by: -1) {
+            digits[i] = 48 + UInt8(fraction % 10)
+            fraction /= 10
+        }
+        out.append(contentsOf: digits)
+        out.append(comma)
+        appendDecimal(id, to: &out)
+        out.append(comma)
+        out.append(contentsOf: event.rawValue.utf8)
+        out.append(comma)
+        out.append(contentsOf: outcome.rawValue.utf8)
+        out.append(comma)
+        if let reason { out.append(contentsOf: reason.rawValue.utf8) }
+        out.append(comma)
+        for (i, host) in hosts.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ";")) }
+            appendDecimal(Int64(host), to: &out)
+        }
+        out.append(comma)
+        if let pkey {
+            out.append(contentsOf: "0x".utf8)
+            for shift in stride(from: 12, through: 0, by: -4) {
+                let nibble = UInt8((pkey.value >> shift) & 0xF)
+                out.append(nibble < 10 ? 48 + nibble : 87 + nibble)
+            }
+        }
+    }
+
+    private func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        precondition(value >= 0, "negative field in the decision log")
+        if value < 10 { out.append(48 + UInt8(value)); return }
+        let start = out.count
+        var rest = value
+        while rest > 0 {
+            out.append(48 + UInt8(rest % 10))
+            rest /= 10
+        }
+        out[start...].reverse()
     }
 }
 
@@ -57,7 +104,8 @@ public final class DecisionLogWriter {
     }
 
     public func write(_ row: DecisionRow) {
-        append(row.csvLine)
+        row.appendCSV(to: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
         if buffer.count >= 1 << 16 { flush() }
     }
 

@@ -80,7 +80,7 @@ public enum TraceCSV {
                 continue
             }
             guard arrived.insert(id).inserted else { throw reader.error(.id, "id", "duplicate request id \(id)") }
-            let tenant = String(decoding: row.field(.tenant), as: UTF8.self)
+            let tenant = reader.text(.tenant)
             guard !tenant.isEmpty else { throw reader.error(.tenant, "tenant", "expected a tenant name, got an empty field") }
             let vms = try reader.integer(.vms, "vms", min: 1, max: 1_000_000)
             let vcores = try reader.integer(.vcores, "vcores", min: 1, max: 1_000_000)
@@ -142,25 +142,51 @@ public enum TraceCSV {
             InputError(file: file, line: line, column: row.positions[column.rawValue], field: name, message: message)
         }
 
-        func text(_ column: Column) -> String { String(decoding: row.field(column), as: UTF8.self) }
+        func text(_ column: Column) -> String { String(decoding: trimmed(column), as: UTF8.self) }
+
+        /// The field without surrounding spaces or tabs, as bytes.
+        func trimmed(_ column: Column) -> ArraySlice<UInt8> {
+            var field = row.field(column)
+            while let first = field.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { field = field.dropFirst() }
+            while let last = field.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { field = field.dropLast() }
+            return field
+        }
 
         func op() throws -> String {
             guard row.hasOp else { return "arrive" }
-            let value = text(.op).trimmingCharacters(in: .whitespaces)
-            switch value {
-            case "", "arrive": return "arrive"
-            case "resize": return "resize"
-            default: throw error(.op, "op", "expected arrive or resize, got '\(value)'")
-            }
+            let value = trimmed(.op)
+            if value.isEmpty || value.elementsEqual("arrive".utf8) { return "arrive" }
+            if value.elementsEqual("resize".utf8) { return "resize" }
+            throw error(.op, "op", "expected arrive or resize, got '\(text(.op))'")
         }
 
         func integer(_ column: Column, _ name: String, min: Int64, max: Int64 = Int64.max) throws -> Int64 {
-            let raw = text(column).trimmingCharacters(in: .whitespaces)
-            guard !raw.isEmpty else { throw error(column, name, "missing value") }
-            guard let value = Int64(raw) else { throw error(column, name, "expected an integer, got '\(raw)'") }
+            let field = trimmed(column)
+            guard !field.isEmpty else { throw error(column, name, "missing value") }
+            guard let value = Self.parseInteger(field) else { throw error(column, name, "expected an integer, got '\(text(column))'") }
             if value < 0 && min >= 0 { throw error(column, name, "negative value \(value)") }
             guard value >= min && value <= max else { throw error(column, name, "expected \(min)...\(max), got \(value)") }
             return value
+        }
+
+        /// A signed decimal integer, or nil (no String round trip).
+        static func parseInteger(_ field: ArraySlice<UInt8>) -> Int64? {
+            var digits = field[...]
+            var negative = false
+            if let sign = digits.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+                negative = sign == UInt8(ascii: "-")
+                digits = digits.dropFirst()
+            }
+            guard !digits.isEmpty else { return nil }
+            var value: Int64 = 0
+            for byte in digits {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(Int64(byte - 48))
+                if o1 || o2 { return nil }
+                value = a
+            }
+            return negative ? -value : value
         }
 
         func seconds(_ column: Column, _ name: String) throws -> Nanoseconds {
@@ -171,23 +197,22 @@ public enum TraceCSV {
             try decimal(column, name, "GiB") { Units.mebibytes(fromGibibytes: $0) }
         }
 
-        private func decimal(_ column: Column, _ name: String, _ unit: String, _ parse: (Substring) -> Int64?) throws -> Int64 {
-            let raw = text(column).trimmingCharacters(in: .whitespaces)
-            guard !raw.isEmpty else { throw error(column, name, "missing value") }
-            if raw.hasPrefix("-") { throw error(column, name, "negative value \(raw)") }
-            guard let value = parse(Substring(raw)) else {
-                throw error(column, name, "expected a non-negative decimal number of \(unit), got '\(raw)'")
+        private func decimal(_ column: Column, _ name: String, _ unit: String, _ parse: (ArraySlice<UInt8>) -> Int64?) throws -> Int64 {
+            let field = trimmed(column)
+            guard !field.isEmpty else { throw error(column, name, "missing value") }
+            if field.first == UInt8(ascii: "-") { throw error(column, name, "negative value \(text(column))") }
+            guard let value = parse(field) else {
+                throw error(column, name, "expected a non-negative decimal number of \(unit), got '\(text(column))'")
             }
             return value
         }
 
         func choice<T: RawRepresentable & CaseIterable>(_ column: Column, _ name: String, _ type: T.Type) throws -> T where T.RawValue == String {
-            let raw = text(column).trimmingCharacters(in: .whitespaces)
-            guard let value = T(rawValue: raw) else {
-                let expected = T.allCases.map(\.rawValue).joined(separator: " or ")
-                throw error(column, name, raw.isEmpty ? "missing value (expected \(expected))" : "unknown \(name) '\(raw)' (expected \(expected))")
-            }
-            return value
+            let field = trimmed(column)
+            if let match = T.allCases.first(where: { field.elementsEqual($0.rawValue.utf8) }) { return match }
+            let raw = text(column)
+            let expected = T.allCases.map(\.rawValue).joined(separator: " or ")
+            throw error(column, name, raw.isEmpty ? "missing value (expected \(expected))" : "unknown \(name) '\(raw)' (expected \(expected))")
         }
     }
 }
