@@ -61,7 +61,8 @@ public final class AllocationEngine {
         pkeyEntries = entries
         needsLIDPerVF = lid
         hostKinds = kinds
-        vfWordsPerHost = max(1, ((vfs.max() ?? 0) + 63) / 64)
+        let vfWords = max(1, ((vfs.max() ?? 0) + 63) / 64)
+        vfWordsPerHost = vfWords
         lidSpace = cloud.subnet.lidSpace
         let hostCount = cores.count
         state = State(pinnedVcores: Array(repeating: 0, count: hostCount),
@@ -69,7 +70,7 @@ public final class AllocationEngine {
                       usedMemoryMiB: Array(repeating: 0, count: hostCount),
                       usedVFs: Array(repeating: 0, count: hostCount),
                       usedPKeyEntries: Array(repeating: 0, count: hostCount),
-                      vfBits: Array(repeating: 0, count: hostCount * max(1, ((vfs.max() ?? 0) + 63) / 64)),
+                      vfBits: Array(repeating: 0, count: hostCount * vfWords),
                       freePKeys: LowestFreeSet(cloud.subnet.pkeyPool),
                       lidsInUse: cloud.buildTimeLIDs.total,
                       clusters: [:],

@@ -91,9 +91,10 @@ public final class Simulator {
             case .rejected(let reason): counts.resizesRejected[reason, default: 0] += 1
             case .ignored: counts.resizesIgnored += 1
             }
-            // A shrink places nothing: its row lists no hosts.
-            let placed = delta < 0 && decision != .ignored ? .accepted(pkey: engine.cluster(id)?.pkey, vms: []) : decision
-            return wantRow ? row(time, id, .resize, placed) : nil
+            guard wantRow else { return nil }
+            var resized = row(time, id, .resize, decision)
+            if delta < 0 { resized.hosts = [] }  // the row lists VMs placed; a shrink places none
+            return resized
         case .depart:
             let departed = engine.release(cluster: id)
             precondition(departed != nil, "departure of cluster \(id), which is not running")
