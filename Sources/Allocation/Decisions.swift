@@ -11,10 +11,20 @@ public struct PartitionKey: Hashable, Comparable, Sendable, CustomStringConverti
 
     public static func < (a: PartitionKey, b: PartitionKey) -> Bool { a.value < b.value }
 
-    /// `0x` and four hex digits, as in the decision log.
+    /// `0x` and four lowercase hex digits, as in the decision log.
     public var description: String {
-        let hex = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: 4 - hex.count) + hex
+        var bytes: [UInt8] = []
+        appendHex(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `description` appended as ASCII bytes (the decision log's hot path).
+    public func appendHex(to out: inout [UInt8]) {
+        out.append(contentsOf: "0x".utf8)
+        for shift in stride(from: 12, through: 0, by: -4) {
+            let nibble = UInt8((value >> shift) & 0xF)
+            out.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+        }
     }
 }
 

@@ -59,9 +59,7 @@ public struct PlacementQuery {
 
     /// The lowest-index host of this cluster where the VM fits (no array built: hot path).
     func lowestFittingClusterHost() -> Int? {
-        var best: Int?
-        for entry in cluster.hostCounts where entry.host < (best ?? .max) && fits(entry.host) { best = entry.host }
-        return best
+        firstFit(among: cluster.hostCounts.lazy.map(\.host))
     }
 
     /// The fitting host that leaves the fewest free physical cores (ties: lowest index).

@@ -85,9 +85,35 @@ public enum Units {
 
     /// Seconds with six decimals (microseconds, rounded half away from zero), as in the decision log.
     public static func formatSeconds(_ ns: Nanoseconds) -> String {
+        var bytes: [UInt8] = []
+        appendSeconds(ns, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `formatSeconds` appended as ASCII bytes, allocating nothing beyond `out`'s growth.
+    public static func appendSeconds(_ ns: Nanoseconds, to out: inout [UInt8]) {
         precondition(ns >= 0, "negative time")
         let micro = (ns + 500) / 1000
-        let fraction = String(micro % 1_000_000)
-        return "\(micro / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        appendDecimal(micro / 1_000_000, to: &out)
+        out.append(UInt8(ascii: "."))
+        let start = out.count
+        var fraction = micro % 1_000_000
+        for _ in 0..<6 {
+            out.append(48 + UInt8(fraction % 10))
+            fraction /= 10
+        }
+        out[start...].reverse()
+    }
+
+    /// A non-negative integer in decimal, appended as ASCII bytes.
+    public static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        precondition(value >= 0, "negative value")
+        let start = out.count
+        var rest = value
+        repeat {
+            out.append(48 + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        out[start...].reverse()
     }
 }

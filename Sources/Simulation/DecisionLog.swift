@@ -28,19 +28,9 @@ public struct DecisionRow: Equatable, Sendable {
     /// Appends the CSV line (no newline) as bytes: the log writer's hot path builds no Strings.
     public func appendCSV(to out: inout [UInt8]) {
         let comma = UInt8(ascii: ",")
-        // Seconds with 6 decimals: microseconds, rounded half away from zero.
-        let micro = (time + 500) / 1000
-        appendDecimal(micro / 1_000_000, to: &out)
-        out.append(UInt8(ascii: "."))
-        var fraction = micro % 1_000_000
-        var digits = [UInt8](repeating: 48, count: 6)
-        for i in stride(from: 5, through: 0, by: -1) {
-            digits[i] = 48 + UInt8(fraction % 10)
-            fraction /= 10
-        }
-        out.append(contentsOf: digits)
+        Units.appendSeconds(time, to: &out)
         out.append(comma)
-        appendDecimal(id, to: &out)
+        Units.appendDecimal(id, to: &out)
         out.append(comma)
         out.append(contentsOf: event.rawValue.utf8)
         out.append(comma)
@@ -50,28 +40,10 @@ public struct DecisionRow: Equatable, Sendable {
         out.append(comma)
         for (i, host) in hosts.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ";")) }
-            appendDecimal(Int64(host), to: &out)
+            Units.appendDecimal(Int64(host), to: &out)
         }
         out.append(comma)
-        if let pkey {
-            out.append(contentsOf: "0x".utf8)
-            for shift in stride(from: 12, through: 0, by: -4) {
-                let nibble = UInt8((pkey.value >> shift) & 0xF)
-                out.append(nibble < 10 ? 48 + nibble : 87 + nibble)
-            }
-        }
-    }
-
-    private func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
-        precondition(value >= 0, "negative field in the decision log")
-        if value < 10 { out.append(48 + UInt8(value)); return }
-        let start = out.count
-        var rest = value
-        while rest > 0 {
-            out.append(48 + UInt8(rest % 10))
-            rest /= 10
-        }
-        out[start...].reverse()
+        pkey?.appendHex(to: &out)
     }
 }
 

@@ -171,22 +171,11 @@ public enum TraceCSV {
 
         /// A signed decimal integer, or nil (no String round trip).
         static func parseInteger(_ field: ArraySlice<UInt8>) -> Int64? {
-            var digits = field[...]
-            var negative = false
-            if let sign = digits.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
-                negative = sign == UInt8(ascii: "-")
-                digits = digits.dropFirst()
-            }
-            guard !digits.isEmpty else { return nil }
-            var value: Int64 = 0
-            for byte in digits {
-                guard byte >= 48 && byte <= 57 else { return nil }
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (a, o2) = m.addingReportingOverflow(Int64(byte - 48))
-                if o1 || o2 { return nil }
-                value = a
-            }
-            return negative ? -value : value
+            var digits = field
+            let negative = digits.first == UInt8(ascii: "-")
+            if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
+            guard !digits.contains(UInt8(ascii: ".")), let magnitude = Units.parseDecimal(bytes: digits, scale: 1) else { return nil }
+            return negative ? -magnitude : magnitude
         }
 
         func seconds(_ column: Column, _ name: String) throws -> Nanoseconds {
