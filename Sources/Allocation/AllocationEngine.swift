@@ -79,6 +79,23 @@ public final class AllocationEngine {
         state.index = CapacityIndex(leaves: (0..<hostCount).map(capacity(ofHost:)))
     }
 
+    /// An independent engine in the same state: a scratch copy for what-if
+    /// questions (a queue's reservation) that must not touch the real one.
+    /// - Complexity: O(1) until either side changes (the state is copy-on-write).
+    public init(copying other: AllocationEngine) {
+        cloud = other.cloud
+        overcommit = other.overcommit
+        cores = other.cores
+        memoryMiB = other.memoryMiB
+        vfs = other.vfs
+        pkeyEntries = other.pkeyEntries
+        needsLIDPerVF = other.needsLIDPerVF
+        vfWordsPerHost = other.vfWordsPerHost
+        lidSpace = other.lidSpace
+        hostKinds = other.hostKinds
+        state = other.state
+    }
+
     public var hostCount: Int { cores.count }
 
     // MARK: - Admission, resize, release
@@ -173,6 +190,9 @@ public final class AllocationEngine {
     }
 
     // MARK: - Host rules (SEMANTICS 4)
+
+    /// Whether every tenant entry of `host`'s pkey table is taken.
+    func pkeyTableFull(host: Int) -> Bool { state.usedPKeyEntries[host] >= pkeyEntries[host] }
 
     /// The literal host rules: does one more VM of `shape` (of `cluster`) fit `host`?
     public func fits(host: Int, shape: VMShape, cluster: ClusterRecord?) -> Bool {

@@ -41,6 +41,9 @@ public enum RejectionReason: String, CaseIterable, Sendable {
     case memory
     /// Every rule is met somewhere, never all on one host.
     case fragmented
+    /// Never from the engine: a simulated admission queue gave up on a request
+    /// that waited longer than its scenario's `maxWaitHours`.
+    case maxWait = "max-wait"
 }
 
 /// One VM as placed: its host and, for an hpc VM, the VF index on that host's HCA.

@@ -43,11 +43,11 @@ public struct PlacementQuery {
     public var clusterHosts: [Int] { cluster.hosts }
 
     /// The lowest-index host where the VM fits.
-    /// - Complexity: O(log H) typical; O(k) more for a cluster already on k hosts.
+    /// - Complexity: O(log H) typical, plus O(k) comparisons for a cluster already on k hosts.
     public func firstFit() -> Int? {
-        let indexed = engine.state.index.firstFit(engine.demand(cluster.shape))
-        guard cluster.shape.kind == .hpc, let own = lowestFittingClusterHost() else { return indexed }
-        return min(own, indexed ?? own)
+        var best = engine.state.index.firstFit(engine.demand(cluster.shape))
+        for host in ownHostsTheIndexMisses where host < (best ?? .max) && fits(host) { best = host }
+        return best
     }
 
     /// The lowest-index host among `hosts` where the VM fits.
@@ -62,6 +62,15 @@ public struct PlacementQuery {
         firstFit(among: cluster.hostCounts.lazy.map(\.host))
     }
 
+    /// The index asks every host for a free pkey entry, which a host already
+    /// holding this cluster's pkey does not need. It answers exactly for such a
+    /// host unless its table is full, so only those are checked directly
+    /// (no array built: hot path).
+    var ownHostsTheIndexMisses: some Sequence<Int> {
+        let hpc = cluster.shape.kind == .hpc
+        return cluster.hostCounts.lazy.map(\.host).filter { hpc && engine.pkeyTableFull(host: $0) }
+    }
+
     /// The fitting host that leaves the fewest free physical cores (ties: lowest index).
     public func bestFit() -> Int? { extremeFit(fewest: true) }
 
@@ -73,7 +82,7 @@ public struct PlacementQuery {
     public func feasibleHosts() -> [Int] {
         var hosts: [Int] = []
         engine.state.index.allFits(engine.demand(cluster.shape), into: &hosts)
-        let own = cluster.shape.kind == .hpc ? cluster.hosts.filter(fits) : []
+        let own = ownHostsTheIndexMisses.filter(fits)
         if !own.isEmpty { hosts = Array(Set(hosts).union(own)).sorted() }
         return hosts
     }
@@ -89,10 +98,8 @@ public struct PlacementQuery {
         let takesAtLeast = shape.pinning == .fixed ? shape.vcores : shape.vcores * r.denominator / r.numerator
         let takesAtMost = shape.pinning == .fixed ? shape.vcores : r.physicalCores(forDynamic: shape.vcores)
         var best: (score: Int, host: Int)?
-        // The cluster's own hosts need no new pkey entry, so the index (which demands
-        // a free entry) may miss them when their table is full: score them directly.
-        for entry in cluster.shape.kind == .hpc ? cluster.hostCounts : [] where fits(entry.host) {
-            let host = entry.host
+        // The cluster's own full-table hosts are invisible to the index: score them directly.
+        for host in ownHostsTheIndexMisses where fits(host) {
             let score = freeCoresAfter(host)
             if best == nil || (fewest ? score < best!.score : score > best!.score)
                 || (score == best!.score && host < best!.host) {
@@ -169,6 +176,24 @@ public struct RandomFit: PlacementPolicy {
         }
         let feasible = query.feasibleHosts()
         return feasible[random.uniformInt(below: feasible.count)]
+    }
+}
+
+/// Places VMs on given hosts, in order: re-creates a placement decided
+/// elsewhere (on the real engine) in a scratch copy. Not a user policy.
+public final class ReplayedPlacement: PlacementPolicy {
+    public let name = "replayed"
+    private let hosts: [Int]
+    private var next = 0
+
+    public init(hosts: [Int]) { self.hosts = hosts }
+
+    /// The next host if the VM fits there; nil (a rejection) otherwise or when the list is used up.
+    public func chooseHost(for query: PlacementQuery) -> Int? {
+        guard next < hosts.count else { return nil }
+        let host = hosts[next]
+        next += 1
+        return query.fits(host) ? host : nil
     }
 }
 

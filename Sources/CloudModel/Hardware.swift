@@ -104,22 +104,8 @@ public struct HardwareCatalog: Sendable {
     /// `Hardware/hca` found walking up from each of `searchFrom` (e.g. the
     /// scenario's directory, the working directory, the executable's directory).
     public static func locate(searchFrom: [String]) throws -> String {
-        if let fromEnvironment = ProcessInfo.processInfo.environment["HPCCLOUD_HARDWARE"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
-        for start in searchFrom {
-            var url = URL(fileURLWithPath: start).standardizedFileURL
-            while true {
-                let candidate = url.appendingPathComponent("Hardware")
-                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("hca").path) {
-                    return candidate.path
-                }
-                let parent = url.deletingLastPathComponent()
-                if parent.path == url.path { break }
-                url = parent
-            }
-        }
-        throw InputError(file: "Hardware/", message: "no Hardware/ directory with hca/*.yaml found above \(searchFrom.joined(separator: ", ")); set HPCCLOUD_HARDWARE or pass --hardware")
+        try ProjectDirectory.locate("Hardware", containing: "hca", environment: "HPCCLOUD_HARDWARE",
+                                    searchFrom: searchFrom, flag: "--hardware")
     }
 
     static func yamlFiles(in directory: String) throws -> [String] {

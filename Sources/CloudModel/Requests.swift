@@ -35,14 +35,19 @@ public struct ClusterRequest: Hashable, Sendable {
     public var vms: Int
     public var shape: VMShape
     public var duration: Nanoseconds
+    /// The run time the tenant announced (an SWF job's requested time); a
+    /// backfilling queue plans with it. Equals `duration` unless a trace says otherwise.
+    public var estimate: Nanoseconds
 
-    public init(id: Int64, arrival: Nanoseconds, tenant: String, vms: Int, shape: VMShape, duration: Nanoseconds) {
+    public init(id: Int64, arrival: Nanoseconds, tenant: String, vms: Int, shape: VMShape, duration: Nanoseconds,
+                estimate: Nanoseconds? = nil) {
         self.id = id
         self.arrival = arrival
         self.tenant = tenant
         self.vms = vms
         self.shape = shape
         self.duration = duration
+        self.estimate = estimate ?? duration
     }
 }
 
@@ -67,5 +72,14 @@ public struct Workload: Sendable {
     public init(requests: [ClusterRequest] = [], resizes: [ResizeRequest] = []) {
         self.requests = requests
         self.resizes = resizes
+    }
+
+    /// The requests arriving at or before `horizon`, and the resizes of those
+    /// requests up to it (a short run of a long workload; the clusters it
+    /// admitted still run to their ends).
+    public func prefix(through horizon: Nanoseconds) -> Workload {
+        let kept = requests.filter { $0.arrival <= horizon }
+        let ids = Set(kept.map(\.id))
+        return Workload(requests: kept, resizes: resizes.filter { $0.time <= horizon && ids.contains($0.id) })
     }
 }

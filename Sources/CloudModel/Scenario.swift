@@ -1,50 +1,5 @@
 import Foundation
 
-/// A simple synthetic workload: Poisson arrivals, discrete cluster sizes and vCPU
-/// counts, exponential lifetimes (SEMANTICS 10 `workload:`; richer generators extend it).
-public struct SyntheticWorkloadSpec: Hashable, Sendable {
-    public var requests: Int
-    public var arrivalsPerHour: Double
-    /// (value, weight) pairs; weights need not sum to 1.
-    public var vms: [DiscreteOutcome]
-    public var vcores: [DiscreteOutcome]
-    public var memoryGiBPerVcore: Double
-    public var meanDurationHours: Double
-    /// Fraction of requests that are `common` (no VF, no pkey).
-    public var commonShare: Double
-    /// Fraction of requests with fixed (pinned) vCPUs.
-    public var pinnedShare: Double
-
-    public struct DiscreteOutcome: Hashable, Sendable {
-        public var value: Int
-        public var weight: Double
-
-        public init(value: Int, weight: Double) {
-            self.value = value
-            self.weight = weight
-        }
-    }
-
-    public init(requests: Int, arrivalsPerHour: Double, vms: [DiscreteOutcome], vcores: [DiscreteOutcome],
-                memoryGiBPerVcore: Double, meanDurationHours: Double, commonShare: Double, pinnedShare: Double) {
-        self.requests = requests
-        self.arrivalsPerHour = arrivalsPerHour
-        self.vms = vms
-        self.vcores = vcores
-        self.memoryGiBPerVcore = memoryGiBPerVcore
-        self.meanDurationHours = meanDurationHours
-        self.commonShare = commonShare
-        self.pinnedShare = pinnedShare
-    }
-}
-
-/// Where a scenario's requests come from.
-public enum WorkloadSpec: Hashable, Sendable {
-    /// A trace CSV (SEMANTICS 7), path resolved against the scenario's directory.
-    case trace(path: String)
-    case synthetic(SyntheticWorkloadSpec)
-}
-
 /// A validated scenario file (SEMANTICS 10).
 public struct Scenario: Sendable {
     public var name: String
@@ -54,6 +9,8 @@ public struct Scenario: Sendable {
     public var cloud: CloudSpec
     /// Nil when the file has none (a cloud for `replay`, which brings its own trace).
     public var workload: WorkloadSpec?
+    /// Reject on arrival (the default), or queue (FCFS, EASY backfilling).
+    public var admission: AdmissionSpec
     /// The file it came from (or a label for the embedded default).
     public var file: String
 }
@@ -77,7 +34,7 @@ public struct ScenarioLoader {
     /// - Parameter file: named in errors; relative paths inside resolve against its directory.
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
-        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload"])
+        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission"])
 
         let policyValue = map["policy"]
         let policy = try policyValue?.string() ?? "first-fit"
@@ -116,6 +73,7 @@ public struct ScenarioLoader {
             policy: policy,
             cloud: cloud,
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
+            admission: try map["admission"].map(parseAdmission) ?? .reject,
             file: file)
     }
 
@@ -186,53 +144,5 @@ public struct ScenarioLoader {
         }
         return HostGroup(count: count, cores: cores, memoryMiB: memoryMiB, hca: hca, vfs: vfs,
                          pkeyTable: pkeyTable, sriovMode: mode, model: model?.name)
-    }
-
-    func parseWorkload(_ value: YAMLValue, scenarioFile: String) throws -> WorkloadSpec {
-        let map = try value.mapping(allowed: ["trace", "synthetic"])
-        guard map.entries.count == 1 else {
-            throw value.error("expected exactly one of 'trace' or 'synthetic'")
-        }
-        if let trace = map["trace"] {
-            let path = try trace.string()
-            let base = URL(fileURLWithPath: scenarioFile).deletingLastPathComponent()
-            return .trace(path: path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardizedFileURL.path)
-        }
-        return .synthetic(try parseSynthetic(try map.required("synthetic")))
-    }
-
-    func parseSynthetic(_ value: YAMLValue) throws -> SyntheticWorkloadSpec {
-        let map = try value.mapping(allowed: ["requests", "arrivalsPerHour", "vms", "vcores", "memGiBPerVcore",
-                                              "meanDurationHours", "commonShare", "pinnedShare"])
-        return SyntheticWorkloadSpec(
-            requests: try map.required("requests").int(in: 1...100_000_000, what: "a request count"),
-            arrivalsPerHour: try positive(try map.required("arrivalsPerHour")),
-            vms: try discreteTable(try map.required("vms")),
-            vcores: try discreteTable(try map.required("vcores")),
-            memoryGiBPerVcore: try map["memGiBPerVcore"]?.double(atLeast: 0) ?? 2,
-            meanDurationHours: try positive(try map.required("meanDurationHours")),
-            commonShare: try map["commonShare"]?.double(atLeast: 0, atMost: 1) ?? 0,
-            pinnedShare: try map["pinnedShare"]?.double(atLeast: 0, atMost: 1) ?? 1)
-    }
-
-    func positive(_ value: YAMLValue) throws -> Double {
-        let number = try value.double()
-        guard number > 0 else { throw value.error("expected a positive number, got \(number)") }
-        return number
-    }
-
-    /// `{ value: weight, ... }` with positive integer values and non-negative weights.
-    func discreteTable(_ value: YAMLValue) throws -> [SyntheticWorkloadSpec.DiscreteOutcome] {
-        let map = try value.mapping(allowed: [])
-        guard !map.entries.isEmpty else { throw value.error("expected a table { value: weight, ... }, got an empty one") }
-        var outcomes: [SyntheticWorkloadSpec.DiscreteOutcome] = []
-        for (key, weight) in map.entries {
-            guard let number = YAMLValue.parseInt(key), number >= 1 else {
-                throw weight.error("expected a positive integer as the value, got '\(key)'")
-            }
-            outcomes.append(.init(value: number, weight: try weight.double(atLeast: 0)))
-        }
-        guard outcomes.contains(where: { $0.weight > 0 }) else { throw value.error("all weights are 0") }
-        return outcomes
     }
 }

@@ -117,3 +117,16 @@ public enum Units {
         out[start...].reverse()
     }
 }
+
+/// Column alignment for the tool's text tables.
+extension String {
+    /// Right-aligned in `width` columns (one leading space at least, so columns never touch).
+    public func leftPadded(to width: Int) -> String {
+        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+    }
+
+    /// Left-aligned in `width` columns (one trailing space at least).
+    public func rightPadded(to width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

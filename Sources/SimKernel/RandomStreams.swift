@@ -60,6 +60,15 @@ public final class RandomStream {
     /// Exponential with the given mean (GSL's `gsl_ran_exponential`).
     @inlinable public func exponential(mean: Double) -> Double { gsl_ran_exponential(rng, mean) }
 
+    /// Log-normal: ln(x) is normal with mean `zeta` and standard deviation `sigma` (`gsl_ran_lognormal`).
+    @inlinable public func lognormal(zeta: Double, sigma: Double) -> Double { gsl_ran_lognormal(rng, zeta, sigma) }
+
+    /// Weibull with P(X > x) = exp(-(x / scale)^shape) (`gsl_ran_weibull`).
+    @inlinable public func weibull(scale: Double, shape: Double) -> Double { gsl_ran_weibull(rng, scale, shape) }
+
+    /// Geometric on 1, 2, ...: P(k) = p (1 - p)^(k - 1) (`gsl_ran_geometric`).
+    @inlinable public func geometric(p: Double) -> Int { Int(gsl_ran_geometric(rng, p)) }
+
     /// Index drawn from a discrete distribution with the given weights (GSL's
     /// Walker alias tables are faster for many draws; a cumulative scan keeps
     /// the draw-to-index mapping obvious and costs one uniform per draw).

@@ -4,8 +4,11 @@ import Foundation
 
 /// One processed event, as a row of the decision log (SEMANTICS 8).
 public struct DecisionRow: Equatable, Sendable {
-    public enum Event: String, Sendable { case arrive, resize, depart }
-    public enum Outcome: String, Sendable { case accepted, rejected, done, ignored }
+    /// `start` and `expire` occur only with a queue (scenario `admission:`):
+    /// a queued request starting, or giving up after its maximum wait.
+    public enum Event: String, Sendable { case arrive, resize, depart, start, expire }
+    /// `queued`: an arrival that waits for room (queue mode only).
+    public enum Outcome: String, Sendable { case accepted, rejected, done, ignored, queued }
 
     public var time: Nanoseconds
     public var id: Int64

@@ -14,6 +14,8 @@ final class PlacementRandom: RandomSource {
 public struct Run {
     public let scenario: Scenario
     public let workload: Workload
+    /// What reading the workload reported (an SWF log's counts), printed before the summary.
+    public let workloadReport: [String]
     public let policyName: String
     public let seed: UInt64
 
@@ -21,7 +23,9 @@ public struct Run {
     ///   - workload: overrides the scenario's own (as `replay` does with its trace).
     ///   - policy: overrides the scenario's `policy`.
     ///   - seed: overrides the scenario's `seed`.
-    public init(scenario: Scenario, workload: Workload? = nil, policy: String? = nil, seed: UInt64? = nil) throws {
+    ///   - horizon: keep only arrivals up to this time (a short run of a long workload).
+    public init(scenario: Scenario, workload: Workload? = nil, policy: String? = nil, seed: UInt64? = nil,
+                horizon: Nanoseconds? = nil) throws {
         self.scenario = scenario
         self.seed = seed ?? scenario.seed
         policyName = policy ?? scenario.policy
@@ -29,13 +33,17 @@ public struct Run {
             throw InputError(file: scenario.file, field: "policy",
                              message: "unknown policy '\(policyName)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
         }
+        var loaded: LoadedWorkload
         if let workload {
-            self.workload = workload
+            loaded = LoadedWorkload(workload: workload)
         } else if let spec = scenario.workload {
-            self.workload = try WorkloadLoader.load(spec, seed: self.seed)
+            loaded = try WorkloadLoader.load(spec, seed: self.seed)
         } else {
             throw InputError(file: scenario.file, field: "workload", message: "missing: this scenario has no workload to simulate")
         }
+        if let horizon { loaded.workload = loaded.workload.prefix(through: horizon) }
+        self.workload = loaded.workload
+        workloadReport = loaded.reportLines
     }
 
     /// The policy, with the run's own `placement` stream when it needs randomness.
@@ -44,7 +52,8 @@ public struct Run {
     }
 
     public func simulate(record: ((DecisionRow) -> Void)? = nil) -> Summary {
-        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy()).run(record: record)
+        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy(), admission: scenario.admission)
+            .run(record: record)
     }
 
     public var title: String {
@@ -71,11 +80,11 @@ public enum EmbeddedScenarios {
     workload:
       synthetic:
         requests: 5000
-        arrivalsPerHour: 12
+        arrivals: { process: poisson, perHour: 12 }
         vms: { 1: 0.25, 2: 0.25, 4: 0.25, 8: 0.15, 16: 0.1 }
         vcores: { 1: 0.2, 2: 0.4, 4: 0.3, 8: 0.1 }
         memGiBPerVcore: 4
-        meanDurationHours: 8
+        lifetime: { distribution: exponential, meanHours: 8 }
         commonShare: 0.2
         pinnedShare: 0.5
     """

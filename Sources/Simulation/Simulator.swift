@@ -5,25 +5,31 @@ import SimKernel
 /// Drives the allocation engine with a workload's events in the total order of
 /// SEMANTICS 1, and measures the run (SEMANTICS 9).
 public final class Simulator {
-    /// Same-time events run in this order: free before allocating.
+    /// Same-time events run in this order: free before allocating; a queue's
+    /// time-outs after the arrivals, and its dispatch pass last of all.
     enum EventClass: UInt8 {
-        case depart = 0, shrink = 1, extend = 2, arrive = 3
+        case depart = 0, shrink = 1, extend = 2, arrive = 3, expire = 4, dispatch = 5
     }
 
     /// Small and reference-free, so scheduling never allocates per event.
     struct Event {
         var eventClass: EventClass
-        /// Index into `workload.requests` (arrive, depart) or `workload.resizes`.
+        /// Index into `workload.requests` (arrive, depart, expire) or `workload.resizes`.
         var index: Int32
     }
 
     public let engine: AllocationEngine
     public let workload: Workload
     public let policy: any PlacementPolicy
+    public let admission: AdmissionSpec
     private var queue = EventQueue<Event>()
     private var meter = UtilizationMeter()
     private var counts = Counts()
     private var spannedHosts = 0
+    private let waitingRoom: AdmissionQueue?
+    /// When a dispatch pass is already scheduled (queue mode).
+    private var dispatchPendingAt: Nanoseconds?
+    private var waits: [Nanoseconds] = []
 
     struct Counts {
         var requests = 0, accepted = 0, departures = 0
@@ -32,12 +38,16 @@ public final class Simulator {
         var resizesRejected: [RejectionReason: Int] = [:]
         var events = 0
         var hpcAccepted = 0
+        var queued = 0
     }
 
-    public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy) {
+    public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject) {
         engine = AllocationEngine(cloud: cloud)
         self.workload = workload
         self.policy = policy
+        self.admission = admission
+        waitingRoom = admission.mode == .reject ? nil
+            : AdmissionQueue(admission, requests: workload.requests, cloud: cloud)
         precondition(workload.requests.count < Int32.max && workload.resizes.count < Int32.max, "workload too large")
         for (i, request) in workload.requests.enumerated() {
             queue.schedule(at: request.arrival, eventClass: EventClass.arrive.rawValue, id: request.id,
@@ -51,57 +61,106 @@ public final class Simulator {
     }
 
     /// Runs to the last event.
-    /// - Parameter record: called with each processed event's decision row, in order;
+    /// - Parameter record: called with each decision row, in processing order;
     ///   pass nil to skip building rows.
     public func run(record: ((DecisionRow) -> Void)? = nil) -> Summary {
         while let (key, event) = queue.pop() {
             meter.advance(to: key.time, holding: engine.usage)
-            let row = process(event, at: key.time, id: key.id, wantRow: record != nil)
-            if let row { record?(row) }
+            process(event, at: key.time, id: key.id, record: record)
             meter.observe(engine.usage)
             counts.events += 1
         }
         return summary()
     }
 
-    private func process(_ event: Event, at time: Nanoseconds, id: Int64, wantRow: Bool) -> DecisionRow? {
+    private func process(_ event: Event, at time: Nanoseconds, id: Int64, record: ((DecisionRow) -> Void)?) {
         switch event.eventClass {
         case .arrive:
-            let request = workload.requests[Int(event.index)]
             counts.requests += 1
+            let request = workload.requests[Int(event.index)]
+            if let waitingRoom {
+                if let reason = waitingRoom.neverFits(request) {
+                    counts.rejected[reason, default: 0] += 1
+                    record?(row(time, id, .arrive, .rejected(reason)))
+                    return
+                }
+                waitingRoom.enqueue(event.index)
+                counts.queued += 1
+                if let maxWait = admission.maxWait {
+                    queue.schedule(at: time + maxWait, eventClass: EventClass.expire.rawValue, id: id, event.with(.expire))
+                }
+                requestDispatch(at: time)
+                record?(DecisionRow(time: time, id: id, event: .arrive, outcome: .queued, reason: nil, hosts: [], pkey: nil))
+                return
+            }
             let decision = engine.admit(request, policy: policy)
             if case .accepted = decision {
-                counts.accepted += 1
-                if request.shape.kind == .hpc {
-                    counts.hpcAccepted += 1
-                    spannedHosts += engine.cluster(request.id)!.initialSpan
-                }
-                queue.schedule(at: time + request.duration, eventClass: EventClass.depart.rawValue, id: id, event.with(.depart))
+                started(event.index, at: time)
             } else if case .rejected(let reason) = decision {
                 counts.rejected[reason, default: 0] += 1
             }
-            return wantRow ? row(time, id, .arrive, decision) : nil
+            record?(row(time, id, .arrive, decision))
+        case .dispatch:
+            dispatchPendingAt = nil
+            guard let waitingRoom else { return }
+            for (index, decision) in waitingRoom.dispatch(now: time, engine: engine, policy: policy) {
+                let request = workload.requests[Int(index)]
+                started(index, at: time)
+                waits.append(time - request.arrival)
+                record?(row(time, request.id, .start, decision))
+            }
+        case .expire:
+            guard waitingRoom?.expire(event.index) == true else { return }
+            counts.rejected[.maxWait, default: 0] += 1
+            requestDispatch(at: time)  // a new head may fit
+            record?(row(time, id, .expire, .rejected(.maxWait)))
         case .shrink, .extend:
             let delta = workload.resizes[Int(event.index)].delta
             counts.resizes += 1
             let decision = delta < 0 ? engine.shrink(cluster: id, by: -delta)
                                      : engine.extend(cluster: id, by: delta, policy: policy)
             switch decision {
-            case .accepted: counts.resizesAccepted += 1
+            case .accepted:
+                counts.resizesAccepted += 1
+                if delta < 0 {
+                    waitingRoom?.roomFreed()
+                    requestDispatch(at: time)
+                }
             case .rejected(let reason): counts.resizesRejected[reason, default: 0] += 1
             case .ignored: counts.resizesIgnored += 1
             }
-            guard wantRow else { return nil }
+            guard let record else { return }
             var resized = row(time, id, .resize, decision)
             if delta < 0 { resized.hosts = [] }  // the row lists VMs placed; a shrink places none
-            return resized
+            record(resized)
         case .depart:
             let departed = engine.release(cluster: id)
             precondition(departed != nil, "departure of cluster \(id), which is not running")
             counts.departures += 1
-            guard wantRow else { return nil }
-            return DecisionRow(time: time, id: id, event: .depart, outcome: .done, reason: nil, hosts: [], pkey: departed?.pkey)
+            waitingRoom?.departed(event.index)
+            requestDispatch(at: time)
+            record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, reason: nil, hosts: [], pkey: departed?.pkey))
         }
+    }
+
+    /// Counts an admitted cluster and schedules its end.
+    private func started(_ index: Int32, at time: Nanoseconds) {
+        let request = workload.requests[Int(index)]
+        counts.accepted += 1
+        if request.shape.kind == .hpc {
+            counts.hpcAccepted += 1
+            spannedHosts += engine.cluster(request.id)!.initialSpan
+        }
+        queue.schedule(at: time + request.duration, eventClass: EventClass.depart.rawValue, id: request.id,
+                       Event(eventClass: .depart, index: index))
+    }
+
+    /// Schedules one dispatch pass at `time`, after every other event then, if
+    /// requests are waiting: all that frees room at an instant frees it first.
+    private func requestDispatch(at time: Nanoseconds) {
+        guard let waitingRoom, !waitingRoom.waiting.isEmpty, dispatchPendingAt != time else { return }
+        dispatchPendingAt = time
+        queue.schedule(at: time, eventClass: EventClass.dispatch.rawValue, id: 0, Event(eventClass: .dispatch, index: -1))
     }
 
     private func row(_ time: Nanoseconds, _ id: Int64, _ event: DecisionRow.Event, _ decision: Decision) -> DecisionRow {
@@ -133,7 +192,13 @@ public final class Simulator {
             utilization: meter.utilization(capacity: engine.capacity),
             peakConcurrentClusters: meter.peakClusters,
             meanHostsSpanned: counts.hpcAccepted == 0 ? 0 : Double(spannedHosts) / Double(counts.hpcAccepted),
-            buildTimeLIDs: engine.cloud.buildTimeLIDs.total)
+            buildTimeLIDs: engine.cloud.buildTimeLIDs.total,
+            queue: waitingRoom.map { room in
+                QueueSummary(mode: room.mode, maxWait: admission.maxWait, queued: counts.queued,
+                             expired: counts.rejected[.maxWait] ?? 0, peakLength: room.peakLength,
+                             stillWaiting: room.waiting.count,
+                             waitHours: SampleSummary(waits.map { Double($0) / 3.6e12 }))
+            })
     }
 }
 

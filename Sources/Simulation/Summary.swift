@@ -1,6 +1,22 @@
 import Allocation
 import CloudModel
 import Foundation
+import SimKernel
+
+/// How a queue (scenario `admission:`) behaved.
+public struct QueueSummary: Equatable, Sendable {
+    public var mode: AdmissionSpec.Mode
+    public var maxWait: Nanoseconds?
+    /// Arrivals that joined the queue (all but those no empty cloud could hold).
+    public var queued: Int
+    /// Gave up after `maxWait` (counted among the rejections as `max-wait`).
+    public var expired: Int
+    public var peakLength: Int
+    /// Still queued when the events ran out (nothing left to free room).
+    public var stillWaiting: Int
+    /// Arrival to start, of every request that started.
+    public var waitHours: SampleSummary
+}
 
 /// What every run reports (SEMANTICS 9).
 public struct Summary: Equatable, Sendable {
@@ -22,6 +38,8 @@ public struct Summary: Equatable, Sendable {
     /// Distinct hosts of each accepted hpc cluster at admission, averaged.
     public var meanHostsSpanned: Double
     public var buildTimeLIDs: Int
+    /// Nil for the default reject-on-arrival admission.
+    public var queue: QueueSummary?
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
     public var acceptanceRatio: Double { requests == 0 ? 0 : Double(accepted) / Double(requests) }
@@ -30,7 +48,7 @@ public struct Summary: Equatable, Sendable {
     public func formatted(title: String) -> String {
         var lines: [String] = [title, String(repeating: "=", count: title.count)]
         func add(_ label: String, _ value: String) {
-            lines.append(label.padding(toLength: 34, withPad: " ", startingAt: 0) + value)
+            lines.append(label.rightPadded(to: 34) + value)
         }
         add("Simulated window", "\(Units.formatSeconds(windowStart)) s .. \(Units.formatSeconds(windowEnd)) s (\(hoursText(windowEnd - windowStart)))")
         add("Events processed", "\(events)")
@@ -47,27 +65,35 @@ public struct Summary: Equatable, Sendable {
                 if let count = resizesRejected[reason], count > 0 { add("    \(reason.rawValue)", "\(count)") }
             }
         }
+        if let queue {
+            let limit = queue.maxWait.map { String(format: ", max wait %g h", Double($0) / 3.6e12) } ?? ", no max wait"
+            add("Admission", (queue.mode == .easy ? "queue, FCFS with EASY backfilling" : "queue, FCFS") + limit)
+            add("  queued on arrival", "\(queue.queued)")
+            add("  started from the queue", "\(queue.waitHours.count)")
+            add("  expired (max-wait)", "\(queue.expired)")
+            add("  still waiting at the end", "\(queue.stillWaiting)")
+            add("  peak queue length", "\(queue.peakLength)")
+            let w = queue.waitHours
+            add("  wait (h) mean, p50, p90, p99, max", [w.mean, w.quantile(0.5), w.quantile(0.9), w.quantile(0.99), w.maximum]
+                .map { String(format: "%.3f", $0) }.joined(separator: ", "))
+        }
         add("Departures", "\(departures)")
         add("Peak concurrent clusters", "\(peakConcurrentClusters)")
         add("Mean hosts per hpc cluster", String(format: "%.3f", meanHostsSpanned))
         lines.append("")
-        lines.append("Utilization".padding(toLength: 18, withPad: " ", startingAt: 0)
-                     + pad("time-avg", 12) + pad("avg %", 10) + pad("peak", 10) + pad("peak %", 10) + pad("capacity", 11))
+        lines.append("Utilization".rightPadded(to: 18)
+                     + "time-avg".leftPadded(to: 12) + "avg %".leftPadded(to: 10) + "peak".leftPadded(to: 10) + "peak %".leftPadded(to: 10) + "capacity".leftPadded(to: 11))
         for resource in Resource.allCases {
             guard let u = utilization[resource] else { continue }
-            lines.append("  " + resource.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
-                         + pad(String(format: "%.2f", u.timeAverage), 12) + pad(percent(u.averageFraction), 10)
-                         + pad("\(u.peak)", 10) + pad(percent(u.peakFraction), 10) + pad("\(u.capacity)", 11))
+            lines.append("  " + resource.rawValue.rightPadded(to: 16)
+                         + String(format: "%.2f", u.timeAverage).leftPadded(to: 12) + percent(u.averageFraction).leftPadded(to: 10)
+                         + "\(u.peak)".leftPadded(to: 10) + percent(u.peakFraction).leftPadded(to: 10) + "\(u.capacity)".leftPadded(to: 11))
         }
         lines.append("  (pkey entries exclude each port's default entry; LIDs include \(buildTimeLIDs) held from build time)")
         return lines.joined(separator: "\n")
     }
 
     private func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
-    }
 
     private func hoursText(_ ns: Nanoseconds) -> String {
         String(format: "%.2f h", Double(ns) / 3.6e12)

@@ -28,22 +28,14 @@ public enum TraceCSV {
 
     public static func parse(_ bytes: [UInt8], file: String) throws -> Workload {
         var workload = Workload()
-        var lineNumber = 0
         var columnOf: [Int] = []   // field position -> Column raw value
         var fieldCount = 0
         var arrived = Set<Int64>()
         var fields: [ArraySlice<UInt8>] = []
         fields.reserveCapacity(10)
 
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-            lineNumber += 1
-            var line = bytes[start..<end]
-            start = end + 1
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+        try forEachLine(bytes) { lineNumber, line in
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { return }
 
             fields.removeAll(keepingCapacity: true)
             var fieldStart = line.startIndex
@@ -56,7 +48,7 @@ public enum TraceCSV {
             if columnOf.isEmpty {
                 columnOf = try parseHeader(fields, file: file, line: lineNumber)
                 fieldCount = fields.count
-                continue
+                return
             }
             guard fields.count == fieldCount else {
                 throw InputError(file: file, line: lineNumber,
@@ -77,7 +69,7 @@ public enum TraceCSV {
                 let delta = try reader.integer(.vms, "vms", min: Int64(Int32.min))
                 guard delta != 0 else { throw reader.error(.vms, "vms", "a resize needs a non-zero VM delta") }
                 workload.resizes.append(ResizeRequest(id: id, time: time, delta: Int(delta)))
-                continue
+                return
             }
             guard arrived.insert(id).inserted else { throw reader.error(.id, "id", "duplicate request id \(id)") }
             let tenant = reader.text(.tenant)

@@ -11,7 +11,7 @@ struct HPCCloud: ParsableCommand {
         Bad input (a scenario, a hardware profile, a trace) is reported in one line
         naming the file, line, column and key, and exits with status 2.
         """,
-        subcommands: [Simulate.self, Replay.self])
+        subcommands: [Simulate.self, Replay.self, Scenarios.self, WorkloadCommand.self])
 }
 
 /// Options every command that loads a scenario shares.
@@ -25,10 +25,8 @@ struct HardwareOptions: ParsableArguments {
     /// The catalog for a scenario at `scenarioPath` (nil for the embedded default).
     func catalog(scenarioPath: String?) throws -> HardwareCatalog {
         if let hardware { return try HardwareCatalog.load(directory: hardware) }
-        var starts: [String] = []
-        if let scenarioPath { starts.append(URL(fileURLWithPath: scenarioPath).deletingLastPathComponent().path) }
-        starts.append(FileManager.default.currentDirectoryPath)
-        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path)
+        let scenarioDirectory = scenarioPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        let starts = [scenarioDirectory].compactMap { $0 } + toolSearchStarts()
         return try HardwareCatalog.load(directory: try HardwareCatalog.locate(searchFrom: starts))
     }
 }

@@ -13,7 +13,17 @@ struct RunOptions: ParsableArguments {
                                valueName: "P"))
     var policy: String?
 
+    @Option(help: ArgumentHelp("Keep only the arrivals in the first H simulated hours (a short run of a long workload); the clusters admitted run to their ends.",
+                               valueName: "H"))
+    var horizon: Double?
+
+    /// The horizon in integer nanoseconds.
+    var horizonNanoseconds: Nanoseconds? { horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) } }
+
     func validate() throws {
+        if let horizon, !(horizon > 0 && horizon < 2_000_000) {
+            throw ValidationError("--horizon must be a positive number of hours below 2,000,000, got \(horizon)")
+        }
         if let policy, !PlacementPolicies.names.contains(policy) {
             throw ValidationError("unknown policy '\(policy)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
         }
@@ -44,7 +54,8 @@ struct Simulate: ParsableCommand {
             let loader = ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names)
             let loaded = try scenario.map { try loader.load(path: $0) }
                 ?? loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
-            let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed)
+            let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
+                                     horizon: options.horizonNanoseconds)
             try execute(simulation, decisions: decisions)
         }
     }
@@ -78,7 +89,8 @@ struct Replay: ParsableCommand {
             let catalog = try hardware.catalog(scenarioPath: scenario)
             let loaded = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(path: scenario)
             let workload = try TraceCSV.read(path: trace)
-            let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed)
+            let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
+                                     horizon: options.horizonNanoseconds)
             try execute(simulation, decisions: decisions)
         }
     }
@@ -95,7 +107,7 @@ func execute(_ simulation: Run, decisions: String?) throws {
         writer?.abandon()
         throw InputError(file: decisions ?? "-", message: "cannot write the decision log: \(error.localizedDescription)")
     }
-    let text = summary.formatted(title: simulation.title)
+    let text = (simulation.workloadReport + [summary.formatted(title: simulation.title)]).joined(separator: "\n")
     if decisions == "-" { printError(text) } else { print(text) }
     if let decisions, decisions != "-" { print("\nDecision log: \(decisions)") }
 }

@@ -84,6 +84,16 @@ import TestSupport
         #expect(error.line != nil && error.message.hasPrefix("malformed YAML"))
     }
 
+    /// A valid synthetic scenario with one line of its `synthetic:` block replaced.
+    static func synthetic(_ replacement: String) -> String {
+        var lines = ["requests: 5", "arrivals: { process: poisson, perHour: 1 }", "vms: { 1: 1 }", "vcores: { 1: 1 }",
+                     "lifetime: { distribution: exponential, meanHours: 1 }"]
+        let key = replacement.prefix { $0 != ":" }
+        if let i = lines.firstIndex(where: { $0.hasPrefix(key + ":") }) { lines[i] = replacement } else { lines.append(replacement) }
+        return "hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload:\n  synthetic:\n"
+            + lines.map { "    " + $0 }.joined(separator: "\n")
+    }
+
     @Test(arguments: [
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3, vfs: 64 } ]", "hosts[0].vfs", "64 VFs exceed connectx-3's maximum of 63"),
         ("hosts: [ { count: 1, cores: four, memoryGiB: 8, hca: connectx-3 } ]", "hosts[0].cores", "expected an integer, got 'four'"),
@@ -94,8 +104,28 @@ import TestSupport
         ("subnet: { pkeyPool: [0x7FFF, 0x7FFF] }\nhosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "subnet.pkeyPool[0]", "expected a pkey in 1...32766, got 32767"),
         ("hosts: [ { count: 0, cores: 4, memoryGiB: 8, hca: connectx-3 } ]", "hosts", "the cloud has no hosts"),
         ("hosts: []\nworkload: { trace: a, synthetic: {} }", "hosts", "the cloud has no hosts"),
-        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { synthetic: { requests: 5, arrivalsPerHour: 1, vms: { 0: 1 }, vcores: { 1: 1 }, meanDurationHours: 1 } }",
-         "workload.synthetic.vms.0", "expected a positive integer as the value, got '0'"),
+        (ScenarioTests.synthetic("vms: { 0: 1 }"), "workload.synthetic.vms.0", "expected an integer in 1...1000000 as the value, got '0'"),
+        (ScenarioTests.synthetic("arrivals: { process: hawkes, perHour: 1 }"), "workload.synthetic.arrivals.process", "unknown process 'hawkes' (expected one of: poisson, diurnal, mmpp)"),
+        (ScenarioTests.synthetic("arrivals: { process: poisson, perHour: 1, amplitude: 0.5 }"), "workload.synthetic.arrivals.amplitude", "unknown key (expected one of: process, perHour)"),
+        (ScenarioTests.synthetic("arrivals: { process: diurnal, perHour: 1, amplitude: 1.5 }"), "workload.synthetic.arrivals.amplitude", "expected a number in 0.0...1.0, got 1.5"),
+        (ScenarioTests.synthetic("arrivals: { process: mmpp, states: [ { perHour: 1, meanHours: 1 } ] }"), "workload.synthetic.arrivals.states", "an MMPP needs at least 2 states, got 1"),
+        (ScenarioTests.synthetic("vms: { family: powers-of-two, min: 1, max: 12 }"), "workload.synthetic.vms.max", "expected a power of two, got 12"),
+        (ScenarioTests.synthetic("vms: { family: uniform, min: 4, max: 2 }"), "workload.synthetic.vms.max", "max 2 is below min 4"),
+        (ScenarioTests.synthetic("vms: { family: geometric, mean: 0.5, max: 8 }"), "workload.synthetic.vms.mean", "expected a number >= 1.0, got 0.5"),
+        (ScenarioTests.synthetic("lifetime: { distribution: weibull, shape: 0.7 }"), "workload.synthetic.lifetime", "missing required key 'scaleHours'"),
+        (ScenarioTests.synthetic("lifetime: { distribution: lognormal, medianHours: 2, sigma: -1 }"), "workload.synthetic.lifetime.sigma", "expected a positive number, got -1.0"),
+        (ScenarioTests.synthetic("resize: { probability: 0.5, delta: { 1: 1 }, atLifeFraction: [0.5, 1] }"), "workload.synthetic.resize.atLifeFraction", "expected 0 <= from <= to < 1, got [0.5, 1.0]"),
+        (ScenarioTests.synthetic("tenants: 0"), "workload.synthetic.tenants", "expected a tenant count in 1...100000000, got 0"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { swf: { file: x.swf, coresPerVM: 2, lifetime: walltime } }",
+         "workload.swf.lifetime", "unknown value 'walltime' (expected one of: runtime, requested)"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { swf: { file: x.swf, timeScale: 0 } }",
+         "workload.swf.timeScale", "expected a positive number such as 0.5"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nadmission: { mode: reject, maxWaitHours: 2 }",
+         "admission.maxWaitHours", "a maximum wait needs a queue (mode fcfs or easy)"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nadmission: { mode: fcfs, backfillDepth: 5 }",
+         "admission.backfillDepth", "a backfill depth needs mode easy"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nadmission: { mode: lottery }",
+         "admission.mode", "unknown value 'lottery' (expected one of: reject, fcfs, easy)"),
     ])
     func badValuesAreNamed(yaml: String, field: String, message: String) throws {
         let error = try failure(yaml)

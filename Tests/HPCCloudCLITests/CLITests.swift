@@ -124,7 +124,7 @@ struct Tool {
 
     @Test func helpExplainsEveryFlag() throws {
         let simulate = try Tool.run(["simulate", "--help"])
-        for flag in ["--seed", "--policy", "--hardware", "--decisions", "SCENARIO", "first-fit", "best-fit", "worst-fit", "pkey-pack", "random"] {
+        for flag in ["--seed", "--policy", "--hardware", "--decisions", "--horizon", "SCENARIO", "first-fit", "best-fit", "worst-fit", "pkey-pack", "random"] {
             #expect(simulate.stdout.contains(flag), "simulate --help lacks \(flag)")
         }
         let replay = try Tool.run(["replay", "--help"])
@@ -133,5 +133,50 @@ struct Tool {
         }
         let unknownPolicy = try Tool.run(["simulate", "--policy", "fastest"])
         #expect(unknownPolicy.status != 0 && unknownPolicy.stderr.contains("unknown policy 'fastest'"))
+    }
+
+    @Test func scenariosListsTheLibraryWithItsPurposes() throws {
+        let result = try Tool.run(["scenarios"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for (file, purpose) in [("seed-testbed.yaml", "2-host ConnectX-2 testbed"),
+                                ("cx3-private-cloud-64.yaml", "64-host ConnectX-3 private cloud"),
+                                ("cx6-vswitch-1024.yaml", "LIDs or pkeys become the limit"),
+                                ("swf-lublin-256.yaml", "SWF replay of the Lublin 256-node log")] {
+            let line = result.stdout.split(separator: "\n").first { $0.hasPrefix(file) }
+            #expect(line?.contains(purpose) == true, "scenarios lacks \(file): \(purpose)")
+        }
+    }
+
+    @Test func workloadStatsDescribesScenariosAndLogs() throws {
+        let scenario = try Tool.run(["workload", "stats", "Workloads/swf-lublin-256.yaml"])
+        #expect(scenario.status == 0, "\(scenario.stderr)")
+        for text in ["10000 job records", "MaxNodes 256", "Requests                      10000", "VMs per cluster",
+                     "lifetime (h)", "physical cores at r=1", "of 256)", "VFs"] {
+            #expect(scenario.stdout.contains(text), "stats lacks \(text)")
+        }
+        let log = try Tool.run(["workload", "stats", "Tests/WorkloadsTests/Fixtures/accasim_24jobs.swf", "--cores-per-vm", "4",
+                                "--skip", "5", "--limit", "10"])
+        #expect(log.status == 0 && log.stdout.contains("25 job records; window 10 (skip 5, limit 10); used 10, skipped 0"))
+    }
+
+    @Test func aMalformedSWFLineIsOneLineAndExitTwo() throws {
+        let directory = try temporaryDirectory()
+        let path = directory + "/bad.swf"
+        try "; MaxNodes: 4\n1 0 -1 10 1 -1 -1 1 10 -1 1 1 -1 -1 -1 -1 -1 -1\n2 5 -1 10 1 -1 -1 1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Tool.run(["workload", "stats", path])
+        #expect(result.status == 2)
+        #expect(result.stderr == "hpccloud: error: \(path):3: expected 18 whitespace-separated fields (SWF 2.2), got 8\n")
+    }
+
+    @Test func aQueuedSWFRunReportsTheLogAndTheWaits() throws {
+        let result = try Tool.run(["simulate", "Workloads/swf-lublin-256.yaml", "--horizon", "24"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for text in ["SWF log", "used 10000, skipped 0", "queue, FCFS with EASY backfilling", "wait (h) mean, p50, p90, p99, max"] {
+            #expect(result.stdout.contains(text), "output lacks \(text)")
+        }
+        let help = try Tool.run(["workload", "stats", "--help"])
+        for flag in ["--cores-per-vm", "--lifetime", "--time-scale", "--skip", "--limit", "--seed", "--hardware", "SOURCE"] {
+            #expect(help.stdout.contains(flag), "workload stats --help lacks \(flag)")
+        }
     }
 }

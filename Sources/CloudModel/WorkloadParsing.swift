@@ -1,0 +1,206 @@
+import Foundation
+
+/// The `workload:` and `admission:` blocks. Every key is validated; a block
+/// with a discriminator (`process`, `family`, `distribution`, `mode`) accepts
+/// only the keys of the variant it names.
+extension ScenarioLoader {
+    func parseWorkload(_ value: YAMLValue, scenarioFile: String) throws -> WorkloadSpec {
+        let map = try value.mapping(allowed: ["trace", "synthetic", "swf"])
+        guard map.entries.count == 1 else {
+            throw value.error("expected exactly one of 'trace', 'synthetic' or 'swf'")
+        }
+        if let trace = map["trace"] {
+            return .trace(path: resolve(try trace.string(), against: scenarioFile))
+        }
+        if let swf = map["swf"] {
+            return .swf(try parseSWF(swf, scenarioFile: scenarioFile))
+        }
+        return .synthetic(try parseSynthetic(try map.required("synthetic")))
+    }
+
+    /// `path` relative to the scenario file's directory, unless absolute.
+    func resolve(_ path: String, against scenarioFile: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let base = URL(fileURLWithPath: scenarioFile).deletingLastPathComponent()
+        return base.appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    func parseSynthetic(_ value: YAMLValue) throws -> SyntheticWorkloadSpec {
+        let map = try value.mapping(allowed: ["requests", "arrivals", "vms", "vcores", "memGiBPerVcore", "lifetime",
+                                              "commonShare", "pinnedShare", "tenants", "resize"])
+        return SyntheticWorkloadSpec(
+            requests: try map.required("requests").int(in: 1...100_000_000, what: "a request count"),
+            arrivals: try parseArrivals(try map.required("arrivals")),
+            vms: try parseCount(try map.required("vms"), upTo: 1_000_000),
+            vcores: try parseCount(try map.required("vcores"), upTo: 1_000_000),
+            memoryGiBPerVcore: try map["memGiBPerVcore"]?.double(atLeast: 0) ?? 2,
+            lifetime: try parseLifetime(try map.required("lifetime")),
+            commonShare: try map["commonShare"]?.double(atLeast: 0, atMost: 1) ?? 0,
+            pinnedShare: try map["pinnedShare"]?.double(atLeast: 0, atMost: 1) ?? 1,
+            tenants: try map["tenants"]?.int(in: 1...100_000_000, what: "a tenant count"),
+            resize: try map["resize"].map(parseResize))
+    }
+
+    func parseArrivals(_ value: YAMLValue) throws -> ArrivalProcess {
+        let (process, map) = try variant(value, key: "process", [
+            "poisson": ["perHour"],
+            "diurnal": ["perHour", "amplitude", "peakHour", "periodHours"],
+            "mmpp": ["states"],
+        ])
+        switch process {
+        case "poisson":
+            return .poisson(perHour: try positive(try map.required("perHour")))
+        case "diurnal":
+            let period = try map["periodHours"].map(positive) ?? 24
+            return .diurnal(perHour: try positive(try map.required("perHour")),
+                            amplitude: try map.required("amplitude").double(atLeast: 0, atMost: 1),
+                            peakHour: try map["peakHour"]?.double(atLeast: 0, atMost: period) ?? 14,
+                            periodHours: period)
+        default:
+            let statesValue = try map.required("states")
+            let states = try statesValue.sequence().map { item in
+                let state = try item.mapping(allowed: ["perHour", "meanHours"])
+                return MMPPState(perHour: try state.required("perHour").double(atLeast: 0),
+                                 meanHours: try positive(try state.required("meanHours")))
+            }
+            guard states.count >= 2 else { throw statesValue.error("an MMPP needs at least 2 states, got \(states.count)") }
+            guard states.contains(where: { $0.perHour > 0 }) else { throw statesValue.error("every state has rate 0") }
+            return .mmpp(states: states)
+        }
+    }
+
+    /// A table `{ value: weight }` or a named family `{ family: ..., ... }`.
+    func parseCount(_ value: YAMLValue, upTo limit: Int) throws -> CountDistribution {
+        if case .mapping = value.node, try value.mapping(allowed: [])["family"] != nil {
+            let (family, map) = try variant(value, key: "family", [
+                "uniform": ["min", "max"], "geometric": ["mean", "max"], "powers-of-two": ["min", "max"],
+            ])
+            let maxValue = try map.required("max")
+            let high = try maxValue.int(in: 1...limit, what: "a maximum")
+            switch family {
+            case "geometric":
+                let meanValue = try map.required("mean")
+                let mean = try meanValue.double(atLeast: 1)
+                return .geometric(mean: mean, max: high)
+            default:
+                let minValue = try map.required("min")
+                let low = try minValue.int(in: 1...limit, what: "a minimum")
+                guard low <= high else { throw maxValue.error("max \(high) is below min \(low)") }
+                if family == "uniform" { return .uniform(min: low, max: high) }
+                for (bound, number) in [(minValue, low), (maxValue, high)] where number & (number - 1) != 0 {
+                    throw bound.error("expected a power of two, got \(number)")
+                }
+                return .powersOfTwo(min: low, max: high)
+            }
+        }
+        let map = try value.mapping(allowed: [])
+        guard !map.entries.isEmpty else { throw value.error("expected a table { value: weight, ... }, got an empty one") }
+        var outcomes: [DiscreteOutcome] = []
+        for (key, weight) in map.entries {
+            guard let number = YAMLValue.parseInt(key), (1...limit).contains(number) else {
+                throw weight.error("expected an integer in 1...\(limit) as the value, got '\(key)'")
+            }
+            outcomes.append(DiscreteOutcome(value: number, weight: try weight.double(atLeast: 0)))
+        }
+        guard outcomes.contains(where: { $0.weight > 0 }) else { throw value.error("all weights are 0") }
+        return .table(outcomes)
+    }
+
+    func parseLifetime(_ value: YAMLValue) throws -> LifetimeDistribution {
+        let (distribution, map) = try variant(value, key: "distribution", [
+            "exponential": ["meanHours"], "lognormal": ["medianHours", "sigma"], "weibull": ["shape", "scaleHours"],
+        ])
+        switch distribution {
+        case "exponential":
+            return .exponential(meanSeconds: try positive(try map.required("meanHours")) * 3600)
+        case "lognormal":
+            return .lognormal(medianSeconds: try positive(try map.required("medianHours")) * 3600,
+                              sigma: try positive(try map.required("sigma")))
+        default:
+            return .weibull(shape: try positive(try map.required("shape")),
+                            scaleSeconds: try positive(try map.required("scaleHours")) * 3600)
+        }
+    }
+
+    func parseResize(_ value: YAMLValue) throws -> ResizeSpec {
+        let map = try value.mapping(allowed: ["probability", "growShare", "delta", "atLifeFraction"])
+        var fraction = 0.25...0.75
+        if let range = map["atLifeFraction"] {
+            let bounds = try range.sequence()
+            guard bounds.count == 2 else { throw range.error("expected [from, to], got \(bounds.count) values") }
+            let low = try bounds[0].double(atLeast: 0, atMost: 1), high = try bounds[1].double(atLeast: 0, atMost: 1)
+            // Strictly before the end: a resize at the departure instant would always be ignored.
+            guard low <= high, high < 1 else { throw range.error("expected 0 <= from <= to < 1, got [\(low), \(high)]") }
+            fraction = low...high
+        }
+        return ResizeSpec(probability: try map.required("probability").double(atLeast: 0, atMost: 1),
+                          growShare: try map["growShare"]?.double(atLeast: 0, atMost: 1) ?? 0.5,
+                          delta: try parseCount(try map.required("delta"), upTo: 1_000_000),
+                          lifeFraction: fraction)
+    }
+
+    func parseSWF(_ value: YAMLValue, scenarioFile: String) throws -> SWFImportSpec {
+        let map = try value.mapping(allowed: ["file", "coresPerVM", "memGiBPerCore", "lifetime", "timeScale",
+                                              "skip", "limit", "kind", "pinning"])
+        var spec = SWFImportSpec(path: resolve(try map.required("file").string(), against: scenarioFile))
+        if let cores = map["coresPerVM"] { spec.coresPerVM = try cores.int(in: 1...1_000_000, what: "cores per VM") }
+        if let memory = map["memGiBPerCore"] { spec.memoryGiBPerCore = try memory.double(atLeast: 0) }
+        if let lifetime = map["lifetime"] { spec.lifetime = try choice(lifetime, SWFImportSpec.Lifetime.self) }
+        if let scale = map["timeScale"] {
+            let text = try scale.scalarText(expecting: "a positive number such as 0.5")
+            guard let nano = Units.parseDecimal(Substring(text.trimmingSpaces), scale: 1_000_000_000), nano > 0 else {
+                throw scale.error("expected a positive number such as 0.5 (gaps are multiplied by it), got '\(text)'")
+            }
+            spec.timeScaleNano = nano
+        }
+        if let skip = map["skip"] { spec.skip = try skip.int(in: 0...Int.max, what: "a job count") }
+        if let limit = map["limit"] { spec.limit = try limit.int(in: 1...Int.max, what: "a job count") }
+        if let kind = map["kind"] { spec.kind = try choice(kind, VMKind.self) }
+        if let pinning = map["pinning"] { spec.pinning = try choice(pinning, Pinning.self) }
+        return spec
+    }
+
+    func parseAdmission(_ value: YAMLValue) throws -> AdmissionSpec {
+        let map = try value.mapping(allowed: ["mode", "maxWaitHours", "backfillDepth"])
+        var spec = AdmissionSpec(mode: try choice(try map.required("mode"), AdmissionSpec.Mode.self))
+        if let wait = map["maxWaitHours"] {
+            guard spec.mode != .reject else { throw wait.error("a maximum wait needs a queue (mode fcfs or easy)") }
+            let text = try wait.scalarText(expecting: "hours")
+            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0 else {
+                throw wait.error("expected a positive number of hours, got '\(text)'")
+            }
+            spec.maxWait = seconds * 3600
+        }
+        if let depth = map["backfillDepth"] {
+            guard spec.mode == .easy else { throw depth.error("a backfill depth needs mode easy") }
+            spec.backfillDepth = try depth.int(in: 1...1_000_000, what: "a request count")
+        }
+        return spec
+    }
+
+    func positive(_ value: YAMLValue) throws -> Double {
+        let number = try value.double()
+        guard number > 0 else { throw value.error("expected a positive number, got \(number)") }
+        return number
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ value: YAMLValue, _ type: T.Type) throws -> T where T.RawValue == String {
+        let text = try value.string()
+        guard let match = T(rawValue: text) else {
+            throw value.error("unknown value '\(text)' (expected one of: \(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return match
+    }
+
+    /// Reads the discriminator `key`, then validates the mapping against that variant's keys.
+    func variant(_ value: YAMLValue, key: String, _ variants: KeyValuePairs<String, [String]>) throws -> (String, YAMLMapping) {
+        let names = variants.map(\.key)
+        let loose = try value.mapping(allowed: [])
+        let kindValue = try loose.required(key)
+        let kind = try kindValue.string()
+        guard let allowed = variants.first(where: { $0.key == kind })?.value else {
+            throw kindValue.error("unknown \(key) '\(kind)' (expected one of: \(names.joined(separator: ", ")))")
+        }
+        return (kind, try value.mapping(allowed: [key] + allowed))
+    }
+}

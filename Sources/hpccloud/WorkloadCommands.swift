@@ -1,0 +1,129 @@
+import Allocation
+import ArgumentParser
+import CloudModel
+import Foundation
+import Simulation
+import Workloads
+
+struct Scenarios: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the scenario library (Workloads/*.yaml) with each scenario's purpose.",
+        discussion: "Each line: the file, its hosts, its workload source and admission, and the question it answers (its description).")
+
+    @Option(help: ArgumentHelp("The scenario library. Default: $HPCCLOUD_WORKLOADS, else the first Workloads/ found above the working directory or the executable.",
+                               valueName: "DIR"))
+    var dir: String?
+
+    @OptionGroup var hardware: HardwareOptions
+
+    func run() throws {
+        try reportingInputErrors {
+            let directory = try dir ?? ProjectDirectory.locate(
+                "Workloads", containing: ScenarioLibrary.marker, environment: "HPCCLOUD_WORKLOADS",
+                searchFrom: toolSearchStarts(), flag: "--dir")
+            let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: directory + "/"), policies: PlacementPolicies.names)
+            let scenarios = try ScenarioLibrary.load(directory: directory, loader: loader)
+            print("Scenarios in \(directory)\n")
+            for scenario in scenarios {
+                let file = URL(fileURLWithPath: scenario.file).lastPathComponent
+                let admission = scenario.admission.mode == .reject ? "reject" : "queue " + scenario.admission.mode.rawValue
+                print(file.rightPadded(to: 26) + "\(scenario.cloud.hostCount) hosts".leftPadded(to: 12)
+                      + "  " + workloadKind(scenario.workload).rightPadded(to: 10) + admission.rightPadded(to: 12)
+                      + (scenario.description ?? "(no description)"))
+            }
+        }
+    }
+
+    func workloadKind(_ spec: WorkloadSpec?) -> String {
+        switch spec {
+        case .synthetic?: "synthetic"
+        case .trace?: "trace CSV"
+        case .swf?: "SWF"
+        case nil: "none"
+        }
+    }
+}
+
+struct WorkloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workload",
+        abstract: "Inspect workloads without simulating them.",
+        subcommands: [Stats.self])
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print what a workload looks like: request count, arrival rate, size and lifetime quantiles, offered load.",
+            discussion: """
+            SOURCE is a scenario (.yaml: its workload, and its cloud for comparison), a
+            trace CSV (.csv, SEMANTICS section 7) or an SWF log (.swf; mapped to clusters
+            with the --cores-per-vm, --lifetime, --time-scale, --skip and --limit options,
+            as a scenario's `workload: { swf: ... }` block would).
+            """)
+
+        @Argument(help: ArgumentHelp("A scenario .yaml, a trace .csv or an SWF .swf file.", valueName: "SOURCE"))
+        var source: String
+
+        @Option(help: ArgumentHelp("Scenario only: override its seed (synthetic workloads depend on it).", valueName: "N"))
+        var seed: UInt64?
+
+        @Option(name: .customLong("cores-per-vm"), help: ArgumentHelp("SWF only: vcores per VM; a job of P processors becomes ceil(P / C) VMs.", valueName: "C"))
+        var coresPerVM: Int = 1
+
+        @Option(help: ArgumentHelp("SWF only: 'runtime' (field 4) or 'requested' (field 9) as the lifetime.", valueName: "L"))
+        var lifetime: String = "runtime"
+
+        @Option(name: .customLong("time-scale"), help: ArgumentHelp("SWF only: multiply every inter-arrival gap by F (0.5 = twice the load).", valueName: "F"))
+        var timeScale: String = "1"
+
+        @Option(help: ArgumentHelp("SWF only: skip the first N job records.", valueName: "N"))
+        var skip: Int = 0
+
+        @Option(help: ArgumentHelp("SWF only: read at most N job records after --skip.", valueName: "N"))
+        var limit: Int?
+
+        @OptionGroup var hardware: HardwareOptions
+
+        func validate() throws {
+            guard coresPerVM >= 1 else { throw ValidationError("--cores-per-vm must be at least 1, got \(coresPerVM)") }
+            guard SWFImportSpec.Lifetime(rawValue: lifetime) != nil else {
+                throw ValidationError("--lifetime must be runtime or requested, got '\(lifetime)'")
+            }
+            guard skip >= 0 else { throw ValidationError("--skip must be >= 0, got \(skip)") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
+            guard let scale = Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000), scale > 0 else {
+                throw ValidationError("--time-scale must be a positive number such as 0.5, got '\(timeScale)'")
+            }
+        }
+
+        func run() throws {
+            try reportingInputErrors {
+                let loaded: LoadedWorkload
+                var cloud: CloudSpec?
+                if source.hasSuffix(".yaml") || source.hasSuffix(".yml") {
+                    let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: source), policies: PlacementPolicies.names)
+                    let scenario = try loader.load(path: source)
+                    guard let spec = scenario.workload else {
+                        throw InputError(file: source, field: "workload", message: "missing: this scenario has no workload")
+                    }
+                    loaded = try WorkloadLoader.load(spec, seed: seed ?? scenario.seed)
+                    cloud = scenario.cloud
+                } else if source.hasSuffix(".swf") {
+                    let spec = SWFImportSpec(path: source, coresPerVM: coresPerVM, lifetime: SWFImportSpec.Lifetime(rawValue: lifetime)!,
+                                             timeScaleNano: Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000)!,
+                                             skip: skip, limit: limit)
+                    loaded = try WorkloadLoader.load(.swf(spec), seed: 0)
+                } else {
+                    loaded = try WorkloadLoader.load(.trace(path: source), seed: 0)
+                }
+                for line in loaded.reportLines { print(line) }
+                print(WorkloadStats(loaded.workload).formatted(title: "Workload: \(source)", cloud: cloud))
+            }
+        }
+    }
+}
+
+/// Where the tool looks for its project directories: the working directory, then its own.
+func toolSearchStarts() -> [String] {
+    [FileManager.default.currentDirectoryPath,
+     URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path]
+}
