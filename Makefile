@@ -1,11 +1,12 @@
 # make demo: install what is missing, build release, run the default simulation.
 # make test: install what is missing, build, run every test.
+# make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps build release demo test clean
+.PHONY: deps build release demo test reproduce clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,6 +23,10 @@ release: deps
 
 demo: release
 	$(RELEASE_BIN) simulate
+
+reproduce: release
+	mkdir -p Reports/reference
+	$(RELEASE_BIN) reproduce paper --out Reports/reference/paper-reproduction.md
 
 test: deps
 	$(SWIFT) build --build-tests

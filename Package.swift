@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
-//   hpccloud -> Simulation -> {Allocation, Workloads, SimKernel}
-//   Workloads -> {SimKernel, CloudModel};  Allocation -> CloudModel;  CloudModel -> Yams
+//   hpccloud -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
+//   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
 //   SimKernel -> {HeapModule, CGSL}
 // Release builds skip the runtime exclusivity checks in the hot modules (a third
 // of the engine's time in profiles); debug builds, which run the tests, keep them.
@@ -33,10 +33,11 @@ let package = Package(
         .target(name: "CloudModel", dependencies: ["Yams"]),
         .target(name: "Allocation", dependencies: ["CloudModel"], swiftSettings: hotPath),
         .target(name: "Workloads", dependencies: ["SimKernel", "CloudModel"]),
-        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads"],
+        .target(name: "Overheads", dependencies: ["CloudModel"]),
+        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads"],
                 swiftSettings: hotPath),
         .executableTarget(name: "hpccloud", dependencies: [
-            "Simulation", "CloudModel", "Allocation",
+            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +49,7 @@ let package = Package(
         // Fixture files are read from the source tree, not bundled.
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "CloudModel", "SimKernel", "TestSupport", "CGSL"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "OverheadsTests", dependencies: ["Overheads", "CloudModel", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "TestSupport"]),
         .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),

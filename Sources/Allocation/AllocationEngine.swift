@@ -191,6 +191,16 @@ public final class AllocationEngine {
 
     // MARK: - Host rules (SEMANTICS 4)
 
+    /// Dynamic vCPUs per physical core left for them on `host` (at most the
+    /// overcommit ratio; below 1 when they do not fill those cores).
+    public func dynamicSharing(host: Int) -> Double {
+        let free = cores[host] - state.pinnedVcores[host]
+        return free > 0 ? Double(state.dynamicVcores[host]) / Double(free) : 0
+    }
+
+    /// Physical cores of `host`.
+    public func cores(host: Int) -> Int { cores[host] }
+
     /// Whether every tenant entry of `host`'s pkey table is taken.
     func pkeyTableFull(host: Int) -> Bool { state.usedPKeyEntries[host] >= pkeyEntries[host] }
 

@@ -76,6 +76,8 @@ public struct ClusterRecord: Equatable, Sendable {
 
     /// Hosts holding at least one VM of this cluster.
     public var hosts: [Int] { hostCounts.map(\.host) }
+    /// The most VMs of this cluster on one host.
+    public var mostVMsOnOneHost: Int { hostCounts.map(\.vms).max() ?? 0 }
 
     @inline(__always)
     func holds(host: Int) -> Bool {

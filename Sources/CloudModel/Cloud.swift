@@ -10,9 +10,12 @@ public struct HostGroup: Hashable, Sendable {
     public var pkeyTable: Int
     public var sriovMode: SRIOVMode
     public var model: String?
+    /// Peak double-precision GFlop/s of one core (clock x flops per cycle), when
+    /// known: work-based clusters need it.
+    public var gflopsPerCore: Double?
 
     public init(count: Int, cores: Int, memoryMiB: Int64, hca: HCAProfile, vfs: Int? = nil,
-                pkeyTable: Int? = nil, sriovMode: SRIOVMode? = nil, model: String? = nil) {
+                pkeyTable: Int? = nil, sriovMode: SRIOVMode? = nil, model: String? = nil, gflopsPerCore: Double? = nil) {
         self.count = count
         self.cores = cores
         self.memoryMiB = memoryMiB
@@ -21,6 +24,7 @@ public struct HostGroup: Hashable, Sendable {
         self.pkeyTable = pkeyTable ?? hca.pkeyTable
         self.sriovMode = sriovMode ?? hca.sriovMode
         self.model = model
+        self.gflopsPerCore = gflopsPerCore
     }
 }
 
@@ -32,12 +36,15 @@ public struct SubnetSpec: Hashable, Sendable {
     public var switches: Int
     public var pkeyPool: ClosedRange<Int>
     public var lidSpace: Int
+    /// The switches' port link; nil: as fast as the HCAs (inter-host MPI runs at the slower).
+    public var switchLink: LinkSpec?
 
     public init(switches: Int = 1, pkeyPool: ClosedRange<Int> = SubnetSpec.defaultPKeyPool,
-                lidSpace: Int = SubnetSpec.unicastLIDs) {
+                lidSpace: Int = SubnetSpec.unicastLIDs, switchLink: LinkSpec? = nil) {
         self.switches = switches
         self.pkeyPool = pkeyPool
         self.lidSpace = lidSpace
+        self.switchLink = switchLink
     }
 }
 

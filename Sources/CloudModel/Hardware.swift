@@ -22,6 +22,14 @@ public struct LinkSpec: Hashable, Sendable {
         self.lanes = lanes
         self.gbpsPerLane = gbpsPerLane
     }
+
+    /// `{ generation: QDR, lanes: 4, gbpsPerLane: 10 }`
+    public static func parse(_ value: YAMLValue) throws -> LinkSpec {
+        let map = try value.mapping(allowed: ["generation", "lanes", "gbpsPerLane"])
+        return LinkSpec(generation: try map.required("generation").string(),
+                        lanes: try map.required("lanes").int(in: 1...32),
+                        gbpsPerLane: try map.required("gbpsPerLane").double(atLeast: 0))
+    }
 }
 
 /// One HCA generation, as its `Hardware/hca/*.yaml` file states it.
@@ -74,6 +82,7 @@ public struct HostModel: Hashable, Sendable {
     public let file: String
 
     public var cores: Int { sockets * coresPerSocket }
+    public var gflopsPerCore: Double { ghz * Double(flopsPerCycle) }
 }
 
 /// The HCA profiles and host models of a `Hardware/` directory.
@@ -126,7 +135,7 @@ public struct HardwareCatalog: Sendable {
         let keys = ["name", "model", "driver", "vfPciId", "sriovMode", "link", "usableVFs", "maxVFs",
                     "pkeyTable", "sources", "unverified"]
         let map = try root.mapping(allowed: keys)
-        let linkMap = try map.required("link").mapping(allowed: ["generation", "lanes", "gbpsPerLane"])
+        let link = try LinkSpec.parse(try map.required("link"))
         let modeValue = try map.required("sriovMode")
         guard let mode = SRIOVMode(rawValue: try modeValue.string()) else {
             throw modeValue.error("expected one of \(SRIOVMode.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -141,9 +150,7 @@ public struct HardwareCatalog: Sendable {
             driver: try map.required("driver").string(),
             vfPCIDeviceID: try map.required("vfPciId").int(in: 0...0xFFFF),
             sriovMode: mode,
-            link: LinkSpec(generation: try linkMap.required("generation").string(),
-                           lanes: try linkMap.required("lanes").int(in: 1...32),
-                           gbpsPerLane: try linkMap.required("gbpsPerLane").double(atLeast: 0)),
+            link: link,
             usableVFs: usable,
             maxVFs: maxVFs,
             pkeyTable: try map.required("pkeyTable").int(in: 1...65536),
@@ -169,7 +176,7 @@ public struct HardwareCatalog: Sendable {
     }
 }
 
-func readText(_ path: String) throws -> String {
+public func readText(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw InputError(file: path, message: "cannot read the file (missing or unreadable)")
     }

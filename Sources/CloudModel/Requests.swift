@@ -35,12 +35,15 @@ public struct ClusterRequest: Hashable, Sendable {
     public var vms: Int
     public var shape: VMShape
     public var duration: Nanoseconds
+    /// HPL-like work in GFlop, or nil: with work, the run time follows from the
+    /// cores the cluster gets and the overhead model, and `duration` is only a hint.
+    public var work: Double?
     /// The run time the tenant announced (an SWF job's requested time); a
     /// backfilling queue plans with it. Equals `duration` unless a trace says otherwise.
     public var estimate: Nanoseconds
 
     public init(id: Int64, arrival: Nanoseconds, tenant: String, vms: Int, shape: VMShape, duration: Nanoseconds,
-                estimate: Nanoseconds? = nil) {
+                estimate: Nanoseconds? = nil, work: Double? = nil) {
         self.id = id
         self.arrival = arrival
         self.tenant = tenant
@@ -48,6 +51,7 @@ public struct ClusterRequest: Hashable, Sendable {
         self.shape = shape
         self.duration = duration
         self.estimate = estimate ?? duration
+        self.work = work
     }
 }
 

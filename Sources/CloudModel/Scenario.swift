@@ -11,6 +11,11 @@ public struct Scenario: Sendable {
     public var workload: WorkloadSpec?
     /// Reject on arrival (the default), or queue (FCFS, EASY backfilling).
     public var admission: AdmissionSpec
+    /// The network path of hpc clusters in the overhead model (`overheads.path`):
+    /// `sriov-ib` unless a scenario compares another (an overlay, Ethernet).
+    public var networkPath: String
+    /// The hardware directory the scenario was loaded against (its overhead model lives there).
+    public var hardwareDirectory: String
     /// The file it came from (or a label for the embedded default).
     public var file: String
 }
@@ -34,7 +39,7 @@ public struct ScenarioLoader {
     /// - Parameter file: named in errors; relative paths inside resolve against its directory.
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
-        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission"])
+        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads"])
 
         let policyValue = map["policy"]
         let policy = try policyValue?.string() ?? "first-fit"
@@ -74,13 +79,16 @@ public struct ScenarioLoader {
             cloud: cloud,
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
             admission: try map["admission"].map(parseAdmission) ?? .reject,
+            networkPath: try map["overheads"].map { try $0.mapping(allowed: ["path"]).required("path").string() } ?? "sriov-ib",
+            hardwareDirectory: catalog.directory,
             file: file)
     }
 
     func parseSubnet(_ value: YAMLValue) throws -> SubnetSpec {
-        let map = try value.mapping(allowed: ["switches", "pkeyPool", "lidSpace"])
+        let map = try value.mapping(allowed: ["switches", "pkeyPool", "lidSpace", "switchLink"])
         var subnet = SubnetSpec()
         if let switches = map["switches"] { subnet.switches = try switches.int(in: 0...SubnetSpec.unicastLIDs, what: "a switch count") }
+        if let link = map["switchLink"] { subnet.switchLink = try LinkSpec.parse(link) }
         if let lidSpace = map["lidSpace"] { subnet.lidSpace = try lidSpace.int(in: 1...SubnetSpec.unicastLIDs, what: "a LID count") }
         if let pool = map["pkeyPool"] {
             let bounds = try pool.sequence()
@@ -95,7 +103,8 @@ public struct ScenarioLoader {
     }
 
     func parseHostGroup(_ value: YAMLValue) throws -> HostGroup {
-        let map = try value.mapping(allowed: ["count", "cores", "memoryGiB", "hca", "vfs", "pkeyTable", "sriovMode", "model"])
+        let map = try value.mapping(allowed: ["count", "cores", "memoryGiB", "hca", "vfs", "pkeyTable", "sriovMode", "model",
+                                              "gflopsPerCore"])
         var model: HostModel?
         if let modelValue = map["model"] {
             let name = try modelValue.string()
@@ -142,7 +151,8 @@ public struct ScenarioLoader {
             }
             mode = parsed
         }
+        let gflops = try map["gflopsPerCore"].map(positive) ?? model?.gflopsPerCore
         return HostGroup(count: count, cores: cores, memoryMiB: memoryMiB, hca: hca, vfs: vfs,
-                         pkeyTable: pkeyTable, sriovMode: mode, model: model?.name)
+                         pkeyTable: pkeyTable, sriovMode: mode, model: model?.name, gflopsPerCore: gflops)
     }
 }

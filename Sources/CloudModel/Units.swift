@@ -130,3 +130,9 @@ extension String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 }
+
+/// Longest lifetime a cluster gets: heavy tails (lognormal, Weibull with shape
+/// < 1, large work) can exceed what integer nanoseconds hold; 100 years is past any horizon.
+public enum LifetimeCap {
+    public static let seconds = 100 * 365.25 * 86_400
+}

@@ -27,18 +27,25 @@ extension ScenarioLoader {
 
     func parseSynthetic(_ value: YAMLValue) throws -> SyntheticWorkloadSpec {
         let map = try value.mapping(allowed: ["requests", "arrivals", "vms", "vcores", "memGiBPerVcore", "lifetime",
-                                              "commonShare", "pinnedShare", "tenants", "resize"])
+                                              "work", "commonShare", "pinnedShare", "tenants", "resize"])
+        guard (map["lifetime"] == nil) != (map["work"] == nil) else {
+            throw value.error("expected exactly one of 'lifetime' (durations) or 'work' (GFlop per cluster)")
+        }
+        if let resize = map["resize"], map["work"] != nil {
+            throw resize.error("resizes happen at a fraction of a known lifetime; work-based clusters have none until placed")
+        }
         return SyntheticWorkloadSpec(
             requests: try map.required("requests").int(in: 1...100_000_000, what: "a request count"),
             arrivals: try parseArrivals(try map.required("arrivals")),
             vms: try parseCount(try map.required("vms"), upTo: 1_000_000),
             vcores: try parseCount(try map.required("vcores"), upTo: 1_000_000),
             memoryGiBPerVcore: try map["memGiBPerVcore"]?.double(atLeast: 0) ?? 2,
-            lifetime: try parseLifetime(try map.required("lifetime")),
+            lifetime: try map["lifetime"].map { try parseLifetime($0, unit: "Hours", scale: 3600) },
             commonShare: try map["commonShare"]?.double(atLeast: 0, atMost: 1) ?? 0,
             pinnedShare: try map["pinnedShare"]?.double(atLeast: 0, atMost: 1) ?? 1,
             tenants: try map["tenants"]?.int(in: 1...100_000_000, what: "a tenant count"),
-            resize: try map["resize"].map(parseResize))
+            resize: try map["resize"].map(parseResize),
+            work: try map["work"].map { try parseLifetime($0, unit: "GFlop", scale: 1) })
     }
 
     func parseArrivals(_ value: YAMLValue) throws -> ArrivalProcess {
@@ -106,19 +113,22 @@ extension ScenarioLoader {
         return .table(outcomes)
     }
 
-    func parseLifetime(_ value: YAMLValue) throws -> LifetimeDistribution {
+    /// A positive distribution whose location keys carry `unit` (`meanHours`,
+    /// `medianGFlop`, ...), scaled by `scale` into the model's unit.
+    func parseLifetime(_ value: YAMLValue, unit: String, scale: Double) throws -> LifetimeDistribution {
+        let mean = "mean" + unit, median = "median" + unit, scaleKey = "scale" + unit
         let (distribution, map) = try variant(value, key: "distribution", [
-            "exponential": ["meanHours"], "lognormal": ["medianHours", "sigma"], "weibull": ["shape", "scaleHours"],
+            "exponential": [mean], "lognormal": [median, "sigma"], "weibull": ["shape", scaleKey],
         ])
         switch distribution {
         case "exponential":
-            return .exponential(meanSeconds: try positive(try map.required("meanHours")) * 3600)
+            return .exponential(mean: try positive(try map.required(mean)) * scale)
         case "lognormal":
-            return .lognormal(medianSeconds: try positive(try map.required("medianHours")) * 3600,
+            return .lognormal(median: try positive(try map.required(median)) * scale,
                               sigma: try positive(try map.required("sigma")))
         default:
             return .weibull(shape: try positive(try map.required("shape")),
-                            scaleSeconds: try positive(try map.required("scaleHours")) * 3600)
+                            scale: try positive(try map.required(scaleKey)) * scale)
         }
     }
 

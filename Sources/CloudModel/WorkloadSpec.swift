@@ -98,13 +98,14 @@ public struct MMPPState: Hashable, Sendable {
     }
 }
 
-/// How long a cluster lives, in seconds.
+/// A positive quantity: how long a cluster lives (seconds), or how much work
+/// it carries (GFlop).
 public enum LifetimeDistribution: Hashable, Sendable {
-    case exponential(meanSeconds: Double)
-    /// ln(lifetime) is normal with mean ln(median) and standard deviation sigma.
-    case lognormal(medianSeconds: Double, sigma: Double)
+    case exponential(mean: Double)
+    /// ln(x) is normal with mean ln(median) and standard deviation sigma.
+    case lognormal(median: Double, sigma: Double)
     /// GSL's parametrisation: P(X > x) = exp(−(x / scale)^shape).
-    case weibull(shape: Double, scaleSeconds: Double)
+    case weibull(shape: Double, scale: Double)
 }
 
 /// Clusters that change size during their life.
@@ -135,7 +136,11 @@ public struct SyntheticWorkloadSpec: Hashable, Sendable {
     /// vCPUs per VM.
     public var vcores: CountDistribution
     public var memoryGiBPerVcore: Double
-    public var lifetime: LifetimeDistribution
+    /// Lifetimes in seconds, or nil when the clusters carry `work` instead.
+    public var lifetime: LifetimeDistribution?
+    /// Work per cluster in GFlop (HPL-like): its runtime then follows from the
+    /// cores it gets and the overhead model.
+    public var work: LifetimeDistribution?
     /// Fraction of requests that are `common` (no VF, no pkey).
     public var commonShare: Double
     /// Fraction of requests with fixed (pinned) vCPUs.
@@ -145,14 +150,16 @@ public struct SyntheticWorkloadSpec: Hashable, Sendable {
     public var resize: ResizeSpec?
 
     public init(requests: Int, arrivals: ArrivalProcess, vms: CountDistribution, vcores: CountDistribution,
-                memoryGiBPerVcore: Double, lifetime: LifetimeDistribution, commonShare: Double, pinnedShare: Double,
-                tenants: Int? = nil, resize: ResizeSpec? = nil) {
+                memoryGiBPerVcore: Double, lifetime: LifetimeDistribution?, commonShare: Double, pinnedShare: Double,
+                tenants: Int? = nil, resize: ResizeSpec? = nil, work: LifetimeDistribution? = nil) {
+        precondition((lifetime == nil) != (work == nil), "a synthetic workload has a lifetime or work, not both")
         self.requests = requests
         self.arrivals = arrivals
         self.vms = vms
         self.vcores = vcores
         self.memoryGiBPerVcore = memoryGiBPerVcore
         self.lifetime = lifetime
+        self.work = work
         self.commonShare = commonShare
         self.pinnedShare = pinnedShare
         self.tenants = tenants

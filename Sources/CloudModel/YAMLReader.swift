@@ -41,6 +41,16 @@ public struct YAMLValue {
 
     public func string() throws -> String { try scalarText(expecting: "a string") }
 
+    /// `true` or `false`.
+    public func bool() throws -> Bool {
+        let text = try scalarText(expecting: "true or false")
+        switch text.trimmingSpaces {
+        case "true": return true
+        case "false": return false
+        default: throw error("expected true or false, got '\(text)'")
+        }
+    }
+
     /// An integer in decimal or `0x` hex, optionally signed.
     public func int() throws -> Int {
         let text = try scalarText(expecting: "an integer")

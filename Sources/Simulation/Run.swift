@@ -1,5 +1,6 @@
 import Allocation
 import CloudModel
+import Overheads
 import SimKernel
 import Workloads
 
@@ -18,6 +19,9 @@ public struct Run {
     public let workloadReport: [String]
     public let policyName: String
     public let seed: UInt64
+    /// From the scenario's `Hardware/overheads.yaml`.
+    public let overheads: OverheadModel
+    public let path: NetworkPath
 
     /// - Parameters:
     ///   - workload: overrides the scenario's own (as `replay` does with its trace).
@@ -42,8 +46,31 @@ public struct Run {
             throw InputError(file: scenario.file, field: "workload", message: "missing: this scenario has no workload to simulate")
         }
         if let horizon { loaded.workload = loaded.workload.prefix(through: horizon) }
+        overheads = try OverheadModel.load(hardwareDirectory: scenario.hardwareDirectory)
+        guard let path = NetworkPath(rawValue: scenario.networkPath) else {
+            throw InputError(file: scenario.file, field: "overheads.path",
+                             message: "unknown network path '\(scenario.networkPath)' (expected one of: \(NetworkPath.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.path = path
+        try Run.planWork(&loaded.workload, cloud: scenario.cloud, overheads: overheads, file: scenario.file)
         self.workload = loaded.workload
         workloadReport = loaded.reportLines
+    }
+
+    /// Work-based requests need every host's peak rate; a queue plans with the
+    /// run time the work would take on bare metal at the slowest peak.
+    static func planWork(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
+        guard workload.requests.contains(where: { $0.work != nil }) else { return }
+        let peaks = cloud.groups.filter { $0.count > 0 }.map(\.gflopsPerCore)
+        guard let slowest = peaks.compactMap({ $0 }).min(), !peaks.contains(nil) else {
+            throw InputError(file: file, field: "hosts", message: "work-based requests need every host group's peak: give 'gflopsPerCore' or a 'model'")
+        }
+        let native = overheads.nativeEfficiency.value
+        for i in workload.requests.indices {
+            guard let work = workload.requests[i].work, workload.requests[i].estimate == 0 else { continue }
+            let cores = Double(workload.requests[i].vms * workload.requests[i].shape.vcores)
+            workload.requests[i].estimate = Nanoseconds((min(work / (cores * slowest * native), LifetimeCap.seconds) * 1e9).rounded())
+        }
     }
 
     /// The policy, with the run's own `placement` stream when it needs randomness.
@@ -52,7 +79,8 @@ public struct Run {
     }
 
     public func simulate(record: ((DecisionRow) -> Void)? = nil) -> Summary {
-        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy(), admission: scenario.admission)
+        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy(), admission: scenario.admission,
+                  overheads: overheads, path: path)
             .run(record: record)
     }
 

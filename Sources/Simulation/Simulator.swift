@@ -1,5 +1,6 @@
 import Allocation
 import CloudModel
+import Overheads
 import SimKernel
 
 /// Drives the allocation engine with a workload's events in the total order of
@@ -30,6 +31,19 @@ public final class Simulator {
     /// When a dispatch pass is already scheduled (queue mode).
     private var dispatchPendingAt: Nanoseconds?
     private var waits: [Nanoseconds] = []
+    /// The overhead model, when the run has one: every accepted hpc cluster gets an
+    /// efficiency, and work-based clusters their run time from it.
+    public let overheads: OverheadModel?
+    /// The hpc clusters' network path (common clusters use virtualized Ethernet).
+    public let path: NetworkPath
+    private var performance = PerformanceRecord()
+    /// Peak GFlop/s of one core, by host (nil where the scenario does not say).
+    private let peakPerCore: [Double?]
+
+    struct PerformanceRecord {
+        var efficiencies: [Double] = [], stretches: [Double] = []
+        var workBased = 0
+    }
 
     struct Counts {
         var requests = 0, accepted = 0, departures = 0
@@ -41,11 +55,16 @@ public final class Simulator {
         var queued = 0
     }
 
-    public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject) {
+    public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject,
+                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB) {
         engine = AllocationEngine(cloud: cloud)
         self.workload = workload
         self.policy = policy
         self.admission = admission
+        self.overheads = overheads
+        self.path = path
+        peakPerCore = cloud.groups.flatMap { Array(repeating: $0.gflopsPerCore, count: $0.count) }
+        precondition(overheads != nil || workload.requests.allSatisfy { $0.work == nil }, "work-based requests need an overhead model")
         waitingRoom = admission.mode == .reject ? nil
             : AdmissionQueue(admission, requests: workload.requests, cloud: cloud)
         precondition(workload.requests.count < Int32.max && workload.resizes.count < Int32.max, "workload too large")
@@ -143,16 +162,42 @@ public final class Simulator {
         }
     }
 
-    /// Counts an admitted cluster and schedules its end.
+    /// Counts an admitted cluster and schedules its end (for a work-based
+    /// cluster, when the overhead model says its work is done).
     private func started(_ index: Int32, at time: Nanoseconds) {
         let request = workload.requests[Int(index)]
+        let record = engine.cluster(request.id)!
         counts.accepted += 1
         if request.shape.kind == .hpc {
             counts.hpcAccepted += 1
-            spannedHosts += engine.cluster(request.id)!.initialSpan
+            spannedHosts += record.initialSpan
         }
-        queue.schedule(at: time + request.duration, eventClass: EventClass.depart.rawValue, id: request.id,
+        let runtime = overheads.map { model(request, record, $0) } ?? request.duration
+        queue.schedule(at: time + runtime, eventClass: EventClass.depart.rawValue, id: request.id,
                        Event(eventClass: .depart, index: index))
+    }
+
+    /// The cluster's efficiency as placed now, recorded for hpc clusters; its run time.
+    private func model(_ request: ClusterRequest, _ record: ClusterRecord, _ overheads: OverheadModel) -> Nanoseconds {
+        let hosts = record.hosts
+        let configuration = ClusterConfiguration(
+            vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: hosts.count, pinning: request.shape.pinning,
+            sharing: hosts.map { engine.dynamicSharing(host: $0) }.max() ?? 1,
+            path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
+        let efficiency = overheads.efficiency(configuration)
+        let cores = request.vms * request.shape.vcores
+        if request.shape.kind == .hpc {
+            // Stretch: against the same cores on bare metal, on as few hosts as hold them.
+            let nativeHosts = (cores + engine.cores(host: hosts[0]) - 1) / engine.cores(host: hosts[0])
+            performance.efficiencies.append(efficiency)
+            performance.stretches.append(overheads.efficiency(.native(hosts: nativeHosts)) / efficiency)
+        }
+        guard let work = request.work else { return request.duration }
+        performance.workBased += 1
+        // The slowest host's cores set the pace of a bulk-synchronous code.
+        let peak = hosts.map { peakPerCore[$0]! }.min()!
+        let seconds = work / (Double(cores) * peak * efficiency)
+        return Nanoseconds((min(seconds, LifetimeCap.seconds) * 1e9).rounded())
     }
 
     /// Schedules one dispatch pass at `time`, after every other event then, if
@@ -193,6 +238,10 @@ public final class Simulator {
             peakConcurrentClusters: meter.peakClusters,
             meanHostsSpanned: counts.hpcAccepted == 0 ? 0 : Double(spannedHosts) / Double(counts.hpcAccepted),
             buildTimeLIDs: engine.cloud.buildTimeLIDs.total,
+            performance: overheads.map { _ in
+                PerformanceSummary(path: path, efficiency: SampleSummary(performance.efficiencies),
+                                   stretch: SampleSummary(performance.stretches), workBased: performance.workBased)
+            },
             queue: waitingRoom.map { room in
                 QueueSummary(mode: room.mode, maxWait: admission.maxWait, queued: counts.queued,
                              expired: counts.rejected[.maxWait] ?? 0, peakLength: room.peakLength,

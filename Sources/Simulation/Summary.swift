@@ -1,7 +1,19 @@
 import Allocation
 import CloudModel
 import Foundation
+import Overheads
 import SimKernel
+
+/// What the overhead model says the accepted hpc clusters got.
+public struct PerformanceSummary: Equatable, Sendable {
+    public var path: NetworkPath
+    /// HPL-style efficiency of each accepted hpc cluster, as placed.
+    public var efficiency: SampleSummary
+    /// Run time against the same cores on bare metal (native efficiency / efficiency).
+    public var stretch: SampleSummary
+    /// Clusters whose run time came from their work.
+    public var workBased: Int
+}
 
 /// How a queue (scenario `admission:`) behaved.
 public struct QueueSummary: Equatable, Sendable {
@@ -38,6 +50,8 @@ public struct Summary: Equatable, Sendable {
     /// Distinct hosts of each accepted hpc cluster at admission, averaged.
     public var meanHostsSpanned: Double
     public var buildTimeLIDs: Int
+    /// Nil when the run has no overhead model.
+    public var performance: PerformanceSummary?
     /// Nil for the default reject-on-arrival admission.
     public var queue: QueueSummary?
 
@@ -77,6 +91,15 @@ public struct Summary: Equatable, Sendable {
             add("  wait (h) mean, p50, p90, p99, max", [w.mean, w.quantile(0.5), w.quantile(0.9), w.quantile(0.99), w.maximum]
                 .map { String(format: "%.3f", $0) }.joined(separator: ", "))
         }
+        if let performance, performance.efficiency.count > 0 {
+            let e = performance.efficiency, st = performance.stretch
+            add("Efficiency (hpc, \(performance.path.rawValue))", "mean \(fixed3(e.mean)); p10, p50, p90: "
+                + [e.quantile(0.1), e.quantile(0.5), e.quantile(0.9)].map(fixed3).joined(separator: ", ")
+                + "; min \(fixed3(e.minimum))")
+            add("Stretch vs bare metal", "mean \(fixed3(st.mean)); p50, p90: "
+                + [st.quantile(0.5), st.quantile(0.9)].map(fixed3).joined(separator: ", ") + "; max \(fixed3(st.maximum))")
+            if performance.workBased > 0 { add("  work-based clusters", "\(performance.workBased)") }
+        }
         add("Departures", "\(departures)")
         add("Peak concurrent clusters", "\(peakConcurrentClusters)")
         add("Mean hosts per hpc cluster", String(format: "%.3f", meanHostsSpanned))
@@ -92,6 +115,8 @@ public struct Summary: Equatable, Sendable {
         lines.append("  (pkey entries exclude each port's default entry; LIDs include \(buildTimeLIDs) held from build time)")
         return lines.joined(separator: "\n")
     }
+
+    private func fixed3(_ x: Double) -> String { String(format: "%.3f", x) }
 
     private func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
 

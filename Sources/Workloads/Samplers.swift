@@ -41,24 +41,21 @@ struct CountSampler {
     }
 }
 
-/// Lifetimes in seconds.
+/// Draws of lifetimes (seconds) and work (GFlop).
 extension LifetimeDistribution {
-    /// Longest lifetime drawn: heavy tails (lognormal, Weibull with shape < 1)
-    /// can exceed what integer nanoseconds hold; 100 years is past any horizon.
-    public static let maximumSeconds = 100 * 365.25 * 86_400
-
     func sample(_ stream: RandomStream) -> Double {
-        let seconds: Double
         switch self {
-        case .exponential(let mean): seconds = stream.exponential(mean: mean)
-        case .lognormal(let median, let sigma): seconds = stream.lognormal(zeta: log(median), sigma: sigma)
-        case .weibull(let shape, let scale): seconds = stream.weibull(scale: scale, shape: shape)
+        case .exponential(let mean): stream.exponential(mean: mean)
+        case .lognormal(let median, let sigma): stream.lognormal(zeta: log(median), sigma: sigma)
+        case .weibull(let shape, let scale): stream.weibull(scale: scale, shape: shape)
         }
-        return min(seconds, Self.maximumSeconds)
     }
 
+    /// A lifetime in seconds, capped at `LifetimeCap.seconds`.
+    func sampleLifetime(_ stream: RandomStream) -> Double { min(sample(stream), LifetimeCap.seconds) }
+
     /// The untruncated mean in seconds.
-    public var meanSeconds: Double {
+    public var mean: Double {
         switch self {
         case .exponential(let mean): mean
         case .lognormal(let median, let sigma): median * exp(sigma * sigma / 2)

@@ -12,7 +12,7 @@ public enum SyntheticWorkload {
         var arrivals = ArrivalSampler(spec.arrivals, gaps: streams.stream("arrivals"), states: streams.stream("arrival-states"))
         let sizes = CountSampler(spec.vms, stream: streams.stream("sizes"))
         let vcoreDraws = CountSampler(spec.vcores, stream: streams.stream("vcores"))
-        let durations = streams.stream("durations")
+        let durations = streams.stream("durations"), works = streams.stream("work")
         let kinds = streams.stream("kinds"), pinning = streams.stream("pinning")
         let tenants = spec.tenants.map { count in (count, streams.stream("tenants")) }
         let resizes = spec.resize.map { resize in
@@ -28,13 +28,15 @@ public enum SyntheticWorkload {
             let memoryMiB = Int64((Double(vcores) * spec.memoryGiBPerVcore * 1024).rounded())
             let kind: VMKind = kinds.uniform() < spec.commonShare ? .common : .hpc
             let pin: Pinning = pinning.uniform() < spec.pinnedShare ? .fixed : .dynamic
-            let duration = nanoseconds(spec.lifetime.sample(durations))
+            // Work-based clusters get their run time when placed; duration 0 until then.
+            let duration = spec.lifetime.map { nanoseconds($0.sampleLifetime(durations)) } ?? 0
+            let work = spec.work.map { $0.sample(works) }
             let tenant = tenants.map { count, stream in "t\(1 + stream.uniformInt(below: count))" } ?? "synthetic"
             let id = Int64(i + 1)
             workload.requests.append(ClusterRequest(
                 id: id, arrival: arrival, tenant: tenant, vms: vms,
                 shape: VMShape(vcores: vcores, memoryMiB: memoryMiB, kind: kind, pinning: pin),
-                duration: duration))
+                duration: duration, work: work))
             if let (resize, stream, deltas) = resizes, stream.uniform() < resize.probability {
                 let grow = stream.uniform() < resize.growShare
                 let fraction = resize.lifeFraction.lowerBound

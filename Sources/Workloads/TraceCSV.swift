@@ -2,7 +2,9 @@ import CloudModel
 import Foundation
 
 /// Reads the trace CSV of SEMANTICS section 7:
-/// `id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op]`.
+/// `id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op][,work_gflop]`.
+/// `work_gflop` (an extension for the overhead model) gives a cluster HPL-like
+/// work; its `duration` may then be empty (the run time follows from placement).
 ///
 /// Strict: an unknown or missing column, a wrong field count, a malformed or
 /// negative number, an unknown kind or pinning, a duplicate id or a resize of
@@ -10,7 +12,8 @@ import Foundation
 /// column (1-based field number) and column name.
 public enum TraceCSV {
     public static let requiredColumns = ["id", "arrival", "tenant", "vms", "vcores", "mem_gib", "kind", "pinning", "duration"]
-    public static let optionalColumns = ["op"]
+    public static let optionalColumns = ["op", "work_gflop"]
+    static let optionalText = "[,op][,work_gflop]"
     public static let header = requiredColumns.joined(separator: ",")
 
     public static func read(path: String) throws -> Workload {
@@ -24,7 +27,7 @@ public enum TraceCSV {
         try parse(Array(text.utf8), file: file)
     }
 
-    private enum Column: Int { case id, arrival, tenant, vms, vcores, memGiB, kind, pinning, duration, op }
+    private enum Column: Int { case id, arrival, tenant, vms, vcores, memGiB, kind, pinning, duration, op, workGFlop }
 
     public static func parse(_ bytes: [UInt8], file: String) throws -> Workload {
         var workload = Workload()
@@ -79,13 +82,14 @@ public enum TraceCSV {
             let memory = try reader.gibibytes(.memGiB, "mem_gib")
             let kind = try reader.choice(.kind, "kind", VMKind.self)
             let pinning = try reader.choice(.pinning, "pinning", Pinning.self)
-            let duration = try reader.seconds(.duration, "duration")
+            let work = try reader.work()
+            let duration = work != nil && reader.trimmed(.duration).isEmpty ? 0 : try reader.seconds(.duration, "duration")
             workload.requests.append(ClusterRequest(
                 id: id, arrival: time, tenant: tenant, vms: Int(vms),
                 shape: VMShape(vcores: Int(vcores), memoryMiB: memory, kind: kind, pinning: pinning),
-                duration: duration))
+                duration: duration, work: work))
         }
-        if columnOf.isEmpty { throw InputError(file: file, line: 1, message: "the trace is empty (expected the header \(header)[,op])") }
+        if columnOf.isEmpty { throw InputError(file: file, line: 1, message: "the trace is empty (expected the header \(header)\(optionalText))") }
         return workload
     }
 
@@ -97,7 +101,7 @@ public enum TraceCSV {
             let name = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
             guard let column = names.firstIndex(of: name) else {
                 throw InputError(file: file, line: line, column: position + 1, field: name.isEmpty ? "(empty)" : name,
-                                 message: "unknown column (expected \(header)[,op])")
+                                 message: "unknown column (expected \(header)\(optionalText))")
             }
             guard seen.insert(column).inserted else {
                 throw InputError(file: file, line: line, column: position + 1, field: name, message: "duplicate column")
@@ -105,21 +109,23 @@ public enum TraceCSV {
             columnOf.append(column)
         }
         if let missing = requiredColumns.indices.first(where: { !seen.contains($0) }) {
-            throw InputError(file: file, line: line, field: requiredColumns[missing], message: "missing required column (expected \(header)[,op])")
+            throw InputError(file: file, line: line, field: requiredColumns[missing], message: "missing required column (expected \(header)\(optionalText))")
         }
         return columnOf
     }
 
     /// One row's fields by column, with their 1-based positions for errors.
     private struct Row {
-        var values = [ArraySlice<UInt8>](repeating: [], count: 10)
-        var positions = [Int](repeating: 0, count: 10)
+        var values = [ArraySlice<UInt8>](repeating: [], count: 11)
+        var positions = [Int](repeating: 0, count: 11)
         var hasOp = false
+        var hasWork = false
 
         mutating func set(_ column: Column, to value: ArraySlice<UInt8>, position: Int) {
             values[column.rawValue] = value
             positions[column.rawValue] = position + 1
             if column == .op { hasOp = true }
+            if column == .workGFlop { hasWork = true }
         }
 
         func field(_ column: Column) -> ArraySlice<UInt8> { values[column.rawValue] }
@@ -150,6 +156,15 @@ public enum TraceCSV {
             if value.isEmpty || value.elementsEqual("arrive".utf8) { return "arrive" }
             if value.elementsEqual("resize".utf8) { return "resize" }
             throw error(.op, "op", "expected arrive or resize, got '\(text(.op))'")
+        }
+
+        /// `work_gflop`: nil when the column is absent or the field empty.
+        func work() throws -> Double? {
+            guard row.hasWork, !trimmed(.workGFlop).isEmpty else { return nil }
+            guard let value = Double(text(.workGFlop)), value.isFinite, value > 0 else {
+                throw error(.workGFlop, "work_gflop", "expected a positive number of GFlop, got '\(text(.workGFlop))'")
+            }
+            return value
         }
 
         func integer(_ column: Column, _ name: String, min: Int64, max: Int64 = Int64.max) throws -> Int64 {

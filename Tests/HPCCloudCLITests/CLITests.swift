@@ -179,4 +179,27 @@ struct Tool {
             #expect(help.stdout.contains(flag), "workload stats --help lacks \(flag)")
         }
     }
+
+    @Test func reproducePaperPrintsEveryRowAndRefusesAMissingRow() throws {
+        let result = try Tool.run(["reproduce", "paper"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for row in ["2 nodes, native", "4 VMs x 4 vCores, dynamic", "4 VMs x 4 vCores, fixed", "8 VMs x 2 vCores, dynamic",
+                    "8 VMs x 2 vCores, fixed", "Largest efficiency error on the calibration rows", "Held out", "VNET/P", "EC2"] {
+            #expect(result.stdout.contains(row), "reproduce paper lacks \(row)")
+        }
+        let bad = try Tool.run(["reproduce", "paper", "--hold-out", "9"])
+        #expect(bad.status == 2 && bad.stderr.contains("no row 9 to hold out"))
+    }
+
+    @Test func anUnknownNetworkPathIsNamed() throws {
+        let directory = try temporaryDirectory()
+        let path = directory + "/s.yaml"
+        try """
+        hosts: [ { count: 1, model: dell-r710 } ]
+        overheads: { path: carrier-pigeon }
+        workload: { trace: \(golden)golden-trace.csv }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Tool.run(["simulate", path, "--hardware", Fixtures.hardwareDirectory])
+        #expect(result.status == 2 && result.stderr.contains("overheads.path: unknown network path 'carrier-pigeon'"))
+    }
 }

@@ -19,7 +19,7 @@ import Workloads
 
     static func spec(arrivals: ArrivalProcess = .poisson(perHour: 30),
                      vms: CountDistribution = .table([.init(value: 1, weight: 0.5), .init(value: 4, weight: 0.5)]),
-                     lifetime: LifetimeDistribution = .exponential(meanSeconds: 7200),
+                     lifetime: LifetimeDistribution = .exponential(mean: 7200),
                      tenants: Int? = nil, resize: ResizeSpec? = nil, requests: Int = n) -> SyntheticWorkloadSpec {
         SyntheticWorkloadSpec(requests: requests, arrivals: arrivals, vms: vms, vcores: .table([.init(value: 2, weight: 1)]),
                               memoryGiBPerVcore: 4, lifetime: lifetime, commonShare: 0.25, pinnedShare: 0.5,
@@ -44,7 +44,7 @@ import Workloads
 
     @Test func lognormalLifetimes() {
         let median = 4 * 3600.0, sigma = 0.97
-        let x = generate(Self.spec(lifetime: .lognormal(medianSeconds: median, sigma: sigma))).requests.map { seconds($0.duration) }
+        let x = generate(Self.spec(lifetime: .lognormal(median: median, sigma: sigma))).requests.map { seconds($0.duration) }
         #expect(GoodnessOfFit.meanZ(x.map { log($0) }, mean: log(median), standardDeviation: sigma) < GoodnessOfFit.z999)
         #expect(GoodnessOfFit.kolmogorovSmirnov(x) { gsl_cdf_lognormal_P($0, log(median), sigma) }.p > 0.01)
         #expect(GoodnessOfFit.kolmogorovSmirnov(x) { gsl_cdf_lognormal_P($0, log(median), sigma * 1.1) }.p < 1e-6)
@@ -52,10 +52,10 @@ import Workloads
 
     @Test func weibullLifetimes() {
         let shape = 0.7, scale = 3 * 3600.0
-        let x = generate(Self.spec(lifetime: .weibull(shape: shape, scaleSeconds: scale))).requests.map { seconds($0.duration) }
+        let x = generate(Self.spec(lifetime: .weibull(shape: shape, scale: scale))).requests.map { seconds($0.duration) }
         let mean = scale * tgamma(1 + 1 / shape)
         let sd = scale * (tgamma(1 + 2 / shape) - tgamma(1 + 1 / shape) * tgamma(1 + 1 / shape)).squareRoot()
-        #expect(abs(LifetimeDistribution.weibull(shape: shape, scaleSeconds: scale).meanSeconds - mean) < 1e-6)
+        #expect(abs(LifetimeDistribution.weibull(shape: shape, scale: scale).mean - mean) < 1e-6)
         #expect(GoodnessOfFit.meanZ(x, mean: mean, standardDeviation: sd) < GoodnessOfFit.z999)
         #expect(GoodnessOfFit.kolmogorovSmirnov(x) { gsl_cdf_weibull_P($0, scale, shape) }.p > 0.01)
         #expect(GoodnessOfFit.kolmogorovSmirnov(x) { gsl_cdf_exponential_P($0, mean) }.p < 1e-6)

@@ -29,6 +29,16 @@ import Workloads
         #expect(workload.resizes == [ResizeRequest(id: 7, time: 2_000_000_000, delta: -2)])
     }
 
+    @Test func workMayReplaceTheDuration() throws {
+        let text = "id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration,work_gflop\n1,0,a,2,4,1,hpc,fixed,,5000.5\n2,1,a,1,1,1,hpc,fixed,60,\n"
+        let requests = try TraceCSV.parse(text, file: "t.csv").requests
+        #expect(requests[0].work == 5000.5 && requests[0].duration == 0)
+        #expect(requests[1].work == nil && requests[1].duration == 60_000_000_000)
+        let bad = failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration,work_gflop\n1,0,a,2,4,1,hpc,fixed,,-3\n")
+        #expect(bad?.description == "t.csv:2:10: work_gflop: expected a positive number of GFlop, got '-3'")
+        #expect(failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration\n1,0,a,2,4,1,hpc,fixed,\n")?.message == "missing value")
+    }
+
     @Test func theOpColumnIsOptionalAndColumnsMayBeReordered() throws {
         let workload = try TraceCSV.parse("tenant,id,arrival,vms,vcores,mem_gib,kind,pinning,duration\nx,1,0,1,1,1,hpc,fixed,1\n", file: "t.csv")
         #expect(workload.requests.count == 1 && workload.requests[0].tenant == "x")
@@ -54,7 +64,7 @@ import Workloads
 
     @Test func badHeadersAreNamed() {
         #expect(failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration,colour\n")?.description
-                == "t.csv:1:10: colour: unknown column (expected id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op])")
+                == "t.csv:1:10: colour: unknown column (expected id,arrival,tenant,vms,vcores,mem_gib,kind,pinning,duration[,op][,work_gflop])")
         #expect(failure("id,arrival,tenant,vms,vcores,mem_gib,kind,pinning\n")?.field == "duration")
         #expect(failure("")?.message.hasPrefix("the trace is empty") == true)
     }
