@@ -1,15 +1,24 @@
 # make demo: install what is missing, build release, run the default simulation.
 # make test: install what is missing, build, run every test.
+# make example-report: regenerate Reports/reference/example-report.{html,png}.
 # make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
+# The tests also render the HTML report in headless Chromium.
+TEST_APT_PACKAGES := $(APT_PACKAGES) chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps build release demo test reproduce clean
+.PHONY: deps test-deps install-packages build release demo test reproduce example-report clean
 
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_APT_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
@@ -28,7 +37,18 @@ reproduce: release
 	mkdir -p Reports/reference
 	$(RELEASE_BIN) reproduce paper --out Reports/reference/paper-reproduction.md
 
-test: deps
+# An example results database (two policies on the default scenario) and its
+# HTML report and screenshot, committed under Reports/reference.
+example-report: release test-deps
+	rm -f Reports/reference/example.sqlite
+	$(RELEASE_BIN) simulate --horizon 200 --db Reports/reference/example.sqlite >/dev/null
+	$(RELEASE_BIN) simulate --horizon 200 --policy worst-fit --db Reports/reference/example.sqlite >/dev/null
+	$(RELEASE_BIN) report Reports/reference/example.sqlite --html Reports/reference/example-report.html
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2600 \
+	  --screenshot=$(CURDIR)/Reports/reference/example-report.png file://$(CURDIR)/Reports/reference/example-report.html
+	rm -f Reports/reference/example.sqlite
+
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

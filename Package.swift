@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
-//   hpccloud -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
+//   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
 //   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
 //   SimKernel -> {HeapModule, CGSL}
 // Release builds skip the runtime exclusivity checks in the hot modules (a third
@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // System-library shims: one per C library, wrapping macros and C globals.
@@ -36,8 +37,11 @@ let package = Package(
         .target(name: "Overheads", dependencies: ["CloudModel"]),
         .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads"],
                 swiftSettings: hotPath),
+        .target(name: "Reporting", dependencies: [
+            "Simulation", "CloudModel", "Allocation", "SimKernel", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .executableTarget(name: "hpccloud", dependencies: [
-            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads",
+            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,7 +55,9 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "OverheadsTests", dependencies: ["Overheads", "CloudModel", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "TestSupport"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Simulation", "TestSupport",
+                                                           .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),
     ]
 )

@@ -18,6 +18,8 @@ public struct DecisionRow: Equatable, Sendable {
     /// Host of each VM placed by this event, in VM order.
     public var hosts: [Int]
     public var pkey: PartitionKey?
+    /// The overhead model's efficiency for a cluster this row starts (not in the CSV).
+    public var efficiency: Double?
 
     public static let header = "time,id,event,outcome,reason,hosts,pkey"
 

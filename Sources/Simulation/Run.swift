@@ -78,10 +78,10 @@ public struct Run {
         PlacementPolicies.make(policyName, random: PlacementRandom(RandomStreams(seed: seed).stream("placement")))!
     }
 
-    public func simulate(record: ((DecisionRow) -> Void)? = nil) -> Summary {
+    public func simulate(record: ((DecisionRow) -> Void)? = nil, monitor: RunMonitor = RunMonitor()) -> Summary {
         Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy(), admission: scenario.admission,
                   overheads: overheads, path: path)
-            .run(record: record)
+            .run(record: record, monitor: monitor)
     }
 
     public var title: String {

@@ -37,6 +37,8 @@ public final class Simulator {
     /// The hpc clusters' network path (common clusters use virtualized Ethernet).
     public let path: NetworkPath
     private var performance = PerformanceRecord()
+    /// The efficiency of the cluster started last (for its decision row).
+    private var lastEfficiency: Double?
     /// Peak GFlop/s of one core, by host (nil where the scenario does not say).
     private let peakPerCore: [Double?]
 
@@ -79,17 +81,31 @@ public final class Simulator {
         }
     }
 
-    /// Runs to the last event.
-    /// - Parameter record: called with each decision row, in processing order;
-    ///   pass nil to skip building rows.
-    public func run(record: ((DecisionRow) -> Void)? = nil) -> Summary {
+    /// Runs to the last event, or until `monitor.shouldStop` says so.
+    /// - Parameters:
+    ///   - record: called with each decision row, in processing order; pass nil to skip building rows.
+    ///   - monitor: samples, progress and interruption (all optional).
+    public func run(record: ((DecisionRow) -> Void)? = nil, monitor: RunMonitor = RunMonitor()) -> Summary {
+        var interrupted = false
         while let (key, event) = queue.pop() {
             meter.advance(to: key.time, holding: engine.usage)
             process(event, at: key.time, id: key.id, record: record)
-            meter.observe(engine.usage)
+            let usage = engine.usage
+            meter.observe(usage)
             counts.events += 1
+            monitor.sample?(key.time, usage, waitingRoom?.waiting.count ?? 0)
+            if counts.events & RunMonitor.checkMask == 0 {
+                monitor.progress?(RunProgress(time: key.time, events: counts.events, arrivals: counts.requests,
+                                              totalArrivals: workload.requests.count))
+                if monitor.shouldStop?() == true {
+                    interrupted = true
+                    break
+                }
+            }
         }
-        return summary()
+        var result = summary()
+        result.interrupted = interrupted
+        return result
     }
 
     private func process(_ event: Event, at time: Nanoseconds, id: Int64, record: ((DecisionRow) -> Void)?) {
@@ -118,7 +134,9 @@ public final class Simulator {
             } else if case .rejected(let reason) = decision {
                 counts.rejected[reason, default: 0] += 1
             }
-            record?(row(time, id, .arrive, decision))
+            var arrived = row(time, id, .arrive, decision)
+            if case .accepted = decision { arrived.efficiency = lastEfficiency }
+            record?(arrived)
         case .dispatch:
             dispatchPendingAt = nil
             guard let waitingRoom else { return }
@@ -126,7 +144,9 @@ public final class Simulator {
                 let request = workload.requests[Int(index)]
                 started(index, at: time)
                 waits.append(time - request.arrival)
-                record?(row(time, request.id, .start, decision))
+                var startRow = row(time, request.id, .start, decision)
+                startRow.efficiency = lastEfficiency
+                record?(startRow)
             }
         case .expire:
             guard waitingRoom?.expire(event.index) == true else { return }
@@ -185,6 +205,7 @@ public final class Simulator {
             sharing: hosts.map { engine.dynamicSharing(host: $0) }.max() ?? 1,
             path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
         let efficiency = overheads.efficiency(configuration)
+        lastEfficiency = efficiency
         let cores = request.vms * request.shape.vcores
         if request.shape.kind == .hpc {
             // Stretch: against the same cores on bare metal, on as few hosts as hold them.
@@ -249,6 +270,33 @@ public final class Simulator {
                              waitHours: SampleSummary(waits.map { Double($0) / 3.6e12 }))
             })
     }
+}
+
+/// Optional hooks into a running simulation.
+public struct RunMonitor {
+    /// After every event: its time, the usage then, and the queue length.
+    public var sample: ((Nanoseconds, Usage, Int) -> Void)?
+    /// Every 2^14 events.
+    public var progress: ((RunProgress) -> Void)?
+    /// Asked every 2^14 events; true ends the run early (the summary says so).
+    public var shouldStop: (() -> Bool)?
+
+    static let checkMask = (1 << 14) - 1
+
+    public init(sample: ((Nanoseconds, Usage, Int) -> Void)? = nil, progress: ((RunProgress) -> Void)? = nil,
+                shouldStop: (() -> Bool)? = nil) {
+        self.sample = sample
+        self.progress = progress
+        self.shouldStop = shouldStop
+    }
+}
+
+/// How far a run has got.
+public struct RunProgress: Sendable {
+    public var time: Nanoseconds
+    public var events: Int
+    public var arrivals: Int
+    public var totalArrivals: Int
 }
 
 extension Simulator.Event {

@@ -54,6 +54,8 @@ public struct Summary: Equatable, Sendable {
     public var performance: PerformanceSummary?
     /// Nil for the default reject-on-arrival admission.
     public var queue: QueueSummary?
+    /// Stopped before its last event (Ctrl-C): the numbers cover what ran.
+    public var interrupted = false
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
     public var acceptanceRatio: Double { requests == 0 ? 0 : Double(accepted) / Double(requests) }
@@ -64,6 +66,7 @@ public struct Summary: Equatable, Sendable {
         func add(_ label: String, _ value: String) {
             lines.append(label.rightPadded(to: 34) + value)
         }
+        if interrupted { lines.append("INTERRUPTED: the run stopped early; these numbers cover what ran.") }
         add("Simulated window", "\(Units.formatSeconds(windowStart)) s .. \(Units.formatSeconds(windowEnd)) s (\(hoursText(windowEnd - windowStart)))")
         add("Events processed", "\(events)")
         add("Requests", "\(requests)")

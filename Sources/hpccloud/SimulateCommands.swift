@@ -2,7 +2,9 @@ import Allocation
 import ArgumentParser
 import CloudModel
 import Foundation
+import Reporting
 import Simulation
+import Synchronization
 import Workloads
 
 struct RunOptions: ParsableArguments {
@@ -44,6 +46,7 @@ struct Simulate: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @OptionGroup var hardware: HardwareOptions
+    @OptionGroup var results: ResultsOptions
 
     @Option(help: ArgumentHelp("Also write the decision log (SEMANTICS section 8) here; '-' for stdout.", valueName: "PATH"))
     var decisions: String?
@@ -56,7 +59,8 @@ struct Simulate: ParsableCommand {
                 ?? loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
             let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds)
-            try execute(simulation, decisions: decisions)
+            let yaml = try scenario.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? EmbeddedScenarios.defaultYAML
+            try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results)
         }
     }
 }
@@ -83,6 +87,7 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @OptionGroup var hardware: HardwareOptions
+    @OptionGroup var results: ResultsOptions
 
     func run() throws {
         try reportingInputErrors {
@@ -91,23 +96,117 @@ struct Replay: ParsableCommand {
             let workload = try TraceCSV.read(path: trace)
             let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds)
-            try execute(simulation, decisions: decisions)
+            try execute(simulation, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
+                        decisions: decisions, results: results)
         }
     }
 }
 
-/// Simulates, writing the decision log if asked, and prints the summary
-/// (to stderr when the log goes to stdout).
-func execute(_ simulation: Run, decisions: String?) throws {
+/// Where a run's results database goes.
+struct ResultsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Results database (SQLite) to add this run to; created if missing. Default: Reports/<scenario>-<UTC time>.sqlite.",
+                               valueName: "PATH"))
+    var db: String?
+
+    @Flag(name: .customLong("no-db"), help: "Write no results database.")
+    var noDB = false
+
+    func validate() throws {
+        if noDB && db != nil { throw ValidationError("--db and --no-db exclude each other") }
+    }
+
+    /// The database path for a run of `scenario`, or nil with --no-db.
+    func path(scenario: String) throws -> String? {
+        if noDB { return nil }
+        if let db { return db }
+        let directory = (try? ProjectDirectory.locate("Reports", containing: "README.md", environment: "HPCCLOUD_REPORTS",
+                                                      searchFrom: toolSearchStarts(), flag: "--db"))
+            ?? FileManager.default.currentDirectoryPath + "/Reports"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let safeName = scenario.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
+        return "\(directory)/\(String(safeName))-\(formatter.string(from: Date())).sqlite"
+    }
+}
+
+/// Set by Ctrl-C; the run stops at its next check and saves what it has.
+let interruptRequested = Atomic<Bool>(false)
+
+func installInterruptHandler() {
+    // A parent may have spawned us with SIGINT blocked (its threads' mask is inherited): unblock it.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    signal(SIGINT) { _ in
+        interruptRequested.store(true, ordering: .relaxed)
+        signal(SIGINT, SIG_DFL)  // a second Ctrl-C ends the process at once
+    }
+}
+
+/// A one-line progress display on stderr, only when stderr is a terminal.
+final class ProgressLine {
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    let enabled = isatty(STDERR_FILENO) == 1
+
+    func update(_ progress: RunProgress) {
+        guard enabled, Date().timeIntervalSince(lastDraw) >= 0.25 else { return }
+        lastDraw = Date()
+        let elapsed = Date().timeIntervalSince(start)
+        let done = Double(progress.arrivals) / Double(max(progress.totalArrivals, 1))
+        let eta = done > 0 ? elapsed * (1 - done) / done : 0
+        let text = String(format: "\r  simulated %.1f h, %.2fM events/s, %.0f%% of arrivals, ETA %.0f s   ",
+                          Double(progress.time) / 3.6e12, Double(progress.events) / max(elapsed, 1e-9) / 1e6, done * 100, eta)
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func clear() {
+        guard enabled, lastDraw != .distantPast else { return }
+        FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: 79) + "\r").utf8))
+    }
+}
+
+/// Simulates, writing the decision log and the results database if asked,
+/// and prints the summary (to stderr when the log goes to stdout).
+func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, results: ResultsOptions) throws {
     let writer = try decisions.map { try DecisionLogWriter(path: $0) }
-    let summary = simulation.simulate(record: writer.map { w in { w.write($0) } })
+    let databasePath = try results.path(scenario: simulation.scenario.name)
+    let recorder = try databasePath.map { path in
+        try RunRecorder(database: try ResultsDatabase(path: path), run: simulation, scenarioYAML: scenarioYAML)
+    }
+    let progress = ProgressLine()
+    installInterruptHandler()
+    let monitor = RunMonitor(sample: recorder.map { r in { r.sample(time: $0, usage: $1, queued: $2) } },
+                             progress: progress.update,
+                             shouldStop: { interruptRequested.load(ordering: .relaxed) })
+    let summary = simulation.simulate(record: writer == nil && recorder == nil ? nil : { row in
+        writer?.write(row)
+        recorder?.record(row)
+    }, monitor: monitor)
+    progress.clear()
     do {
-        try writer?.finish()
+        if summary.interrupted { writer?.abandon() } else { try writer?.finish() }
     } catch {
         writer?.abandon()
         throw InputError(file: decisions ?? "-", message: "cannot write the decision log: \(error.localizedDescription)")
     }
+    do {
+        try recorder?.finish(summary: summary, title: simulation.title)
+    } catch {
+        throw InputError(file: databasePath ?? "", message: "cannot write the results: \(error)")
+    }
     let text = (simulation.workloadReport + [summary.formatted(title: simulation.title)]).joined(separator: "\n")
     if decisions == "-" { printError(text) } else { print(text) }
-    if let decisions, decisions != "-" { print("\nDecision log: \(decisions)") }
+    if let decisions, decisions != "-", !summary.interrupted { print("\nDecision log: \(decisions)") }
+    if let databasePath, let recorder {
+        let line = "Results: \(databasePath) (run \(recorder.runID))"
+        if decisions == "-" { printError(line) } else { print(line) }
+    }
+    if summary.interrupted {
+        printError("hpccloud: interrupted; the results database marks the run incomplete")
+        throw ExitCode(130)
+    }
 }

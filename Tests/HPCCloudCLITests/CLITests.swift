@@ -23,11 +23,24 @@ struct Tool {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], in directory: String = Fixtures.repoRoot) throws -> Result {
+    /// Where runs without --db write their results during the tests (not the repository's Reports/).
+    static let reports: String = {
+        let path = NSTemporaryDirectory() + "hpccloud-cli-reports-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    static func process(_ arguments: [String], in directory: String = Fixtures.repoRoot) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["HPCCLOUD_REPORTS": reports]) { _, new in new }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        return process
+    }
+
+    static func run(_ arguments: [String], in directory: String = Fixtures.repoRoot) throws -> Result {
+        let process = process(arguments, in: directory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -201,5 +214,45 @@ struct Tool {
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try Tool.run(["simulate", path, "--hardware", Fixtures.hardwareDirectory])
         #expect(result.status == 2 && result.stderr.contains("overheads.path: unknown network path 'carrier-pigeon'"))
+    }
+
+    @Test func simulateWritesAResultsDatabaseByDefaultAndReportReadsIt() throws {
+        let result = try Tool.run(["simulate", "Workloads/seed-testbed.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("Results: ") })
+        let path = String(line.dropFirst("Results: ".count).split(separator: " ")[0])
+        #expect(path.hasPrefix(Tool.reports + "/seed-testbed-") && path.hasSuffix(".sqlite"))
+        let listing = try Tool.run(["report", path])
+        #expect(listing.stdout.hasPrefix("run 1: seed-testbed, policy first-fit, seed 1, 2 hosts, complete"))
+        let csv = try Tool.run(["report", path, "--csv", "metric"])
+        #expect(csv.status == 0 && csv.stdout.hasPrefix("runId,name,value\n") && csv.stdout.contains("1,accepted,"))
+        let bad = try Tool.run(["report", path, "--csv", "users"])
+        #expect(bad.status == 2 && bad.stderr.contains("unknown table 'users'"))
+        let html = try temporaryDirectory() + "/r.html"
+        let page = try Tool.run(["report", path, "--html", html])
+        #expect(page.status == 0 && FileManager.default.fileExists(atPath: html))
+        let none = try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--no-db"])
+        #expect(none.status == 0 && !none.stdout.contains("Results: "))
+    }
+
+    /// Ctrl-C: the run stops, commits what it has, marks the run interrupted, exits 130.
+    @Test func ctrlCLeavesAMarkedDatabase() throws {
+        let path = try temporaryDirectory() + "/big.sqlite"
+        let process = Tool.process(["simulate", "Workloads/cx6-vswitch-1024.yaml", "--db", path])
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        // Wait until the run row exists (the run has started), then interrupt.
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(process.isRunning, "the run finished before it could be interrupted")
+        process.interrupt()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "\(stderr)")
+        #expect(stderr.contains("interrupted; the results database marks the run incomplete"))
+        let listing = try Tool.run(["report", path])
+        #expect(listing.stdout.contains("interrupted (incomplete)"), "\(listing.stdout)")
     }
 }

@@ -1,0 +1,210 @@
+import CloudModel
+import Foundation
+import GRDB
+
+/// Reads a results database back: CSV of any table, and the HTML report.
+public struct Report {
+    public let database: ResultsDatabase
+
+    public init(database: ResultsDatabase) { self.database = database }
+
+    // MARK: CSV
+
+    /// A table as CSV (header, then rows), optionally one run's rows only.
+    public func csv(table: String, runID: Int64? = nil) throws -> String {
+        guard ResultsDatabase.tables.contains(table) else {
+            throw InputError(file: database.path, field: "table",
+                             message: "unknown table '\(table)' (expected one of: \(ResultsDatabase.tables.joined(separator: ", ")))")
+        }
+        let key = table == "run" ? "id" : "runId"
+        let filter = runID.map { _ in " WHERE \(key) = ?" } ?? ""
+        return try database.queue.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table)\(filter) ORDER BY rowid", arguments: StatementArguments(runID.map { [$0] } ?? []))
+            let columns = try db.columns(in: table).map(\.name)
+            var lines = [columns.joined(separator: ",")]
+            for row in rows {
+                lines.append(columns.map { Self.csvField(row[$0] as DatabaseValue) }.joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+
+    static func csvField(_ value: DatabaseValue) -> String {
+        switch value.storage {
+        case .null: return ""
+        case .int64(let i): return String(i)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(format: "%.0f", d) : String(format: "%.9g", d)
+        case .string(let s):
+            guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        case .blob(let data): return data.base64EncodedString()
+        }
+    }
+
+    // MARK: Runs
+
+    public struct RunInfo {
+        public var id: Int64
+        public var scenario: String
+        public var policy: String
+        public var seed: Int64
+        public var status: String
+        public var hosts: Int
+        public var admission: String
+        public var metrics: [String: Double]
+        public var label: String { "run \(id): \(policy)" }
+    }
+
+    public func runs() throws -> [RunInfo] {
+        try database.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, scenario, policy, seed, status, hosts, admission FROM run ORDER BY id").map { row in
+                let id: Int64 = row["id"]
+                let metrics = try Row.fetchAll(db, sql: "SELECT name, value FROM metric WHERE runId = ?", arguments: [id])
+                return RunInfo(id: id, scenario: row["scenario"], policy: row["policy"], seed: row["seed"], status: row["status"],
+                               hosts: row["hosts"], admission: row["admission"],
+                               metrics: Dictionary(metrics.map { ($0["name"] as String, $0["value"] as Double) }, uniquingKeysWith: { a, _ in a }))
+            }
+        }
+    }
+
+    // MARK: HTML
+
+    static let resources: [(column: String, title: String)] = [
+        ("physicalCores", "Physical cores"), ("vfs", "VFs"), ("pkeyEntries", "Pkey table entries"), ("lids", "LIDs"),
+    ]
+    static let reasons = ["infeasible", "pkey-space", "vf", "pkey-table", "lid", "cores", "memory", "fragmented", "max-wait"]
+
+    /// One self-contained HTML page: headline table, utilization over time per
+    /// resource (one line per run), rejections by reason over time, and the
+    /// distributions of cluster sizes and spans. No scripts.
+    public func html(title: String) throws -> String {
+        let runs = try runs()
+        var body = "<h1>\(SVGChart.escape(title))</h1>\n"
+        body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s") in \(SVGChart.escape(URL(fileURLWithPath: database.path).lastPathComponent)). Times are simulated hours from the start; utilization is the share of each resource's capacity in use.</p>\n"
+        body += headline(runs)
+        body += "<h2>Utilization over time</h2>\n<div class=\"grid\">"
+        for resource in Self.resources {
+            let series = try runs.map { run in
+                let capacity = max(run.metrics["\(resource.column).capacity"] ?? 1, 1)
+                let points = try samples(run.id, column: resource.column).map { (x: $0.time / 3600, y: $0.value / capacity * 100) }
+                return SVGChart.Series(name: run.label, points: points)
+            }
+            body += SVGChart.lines(title: "\(resource.title) in use", xLabel: "simulated time (h)", yLabel: "% of capacity",
+                                   series: series, yMax: 100)
+        }
+        let clusters = try runs.map { run in
+            SVGChart.Series(name: run.label, points: try samples(run.id, column: "clusters").map { (x: $0.time / 3600, y: $0.value) })
+        }
+        body += SVGChart.lines(title: "Running clusters", xLabel: "simulated time (h)", yLabel: "clusters", series: clusters)
+        if runs.contains(where: { $0.admission != "reject" }) {
+            let queued = try runs.map { run in
+                SVGChart.Series(name: run.label, points: try samples(run.id, column: "queued").map { (x: $0.time / 3600, y: $0.value) })
+            }
+            body += SVGChart.lines(title: "Queued requests", xLabel: "simulated time (h)", yLabel: "requests waiting", series: queued)
+        }
+        body += "</div>\n<h2>Rejections by reason over time</h2>\n<div class=\"grid\">"
+        for run in runs { body += try rejections(run) }
+        body += "</div>\n<h2>Cluster sizes and spans</h2>\n<div class=\"grid\">"
+        body += try distribution(runs, title: "Cluster size (requested)", xLabel: "VMs per cluster", sql: "SELECT vms FROM request WHERE runId = ?")
+        body += try distribution(runs, title: "Hosts spanned (accepted clusters)", xLabel: "hosts per cluster",
+                                 sql: "SELECT span FROM request WHERE runId = ? AND span IS NOT NULL")
+        body += "</div>\n"
+        return """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>\(SVGChart.escape(title))</title>
+        <style>
+        body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1200px; }
+        h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }
+        table { border-collapse: collapse; font-size: 13px; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+        th:first-child, td:first-child { text-align: left; } .note { color: #555; font-size: 13px; }
+        .grid { display: flex; flex-wrap: wrap; gap: 12px; } .chart { background: #fff; border: 1px solid #e4e4e4; }
+        .chart .title { font-size: 14px; font-weight: bold; } .chart .label { font-size: 12px; fill: #333; }
+        .chart .tick { font-size: 10px; fill: #444; } .chart .grid { stroke: #eee; }
+        .incomplete { color: #b00; font-weight: bold; }
+        </style></head><body>
+        \(body)</body></html>
+
+        """
+    }
+
+    private func headline(_ runs: [RunInfo]) -> String {
+        func row(_ label: String, _ value: (RunInfo) -> String) -> String {
+            "<tr><td>\(label)</td>" + runs.map { "<td>\(value($0))</td>" }.joined() + "</tr>\n"
+        }
+        func percent(_ x: Double?) -> String { x.map { String(format: "%.1f%%", $0 * 100) } ?? "" }
+        func number(_ x: Double?, _ format: String = "%.0f") -> String { x.map { String(format: format, $0) } ?? "" }
+        var html = "<h2>Headline</h2>\n<table>\n<tr><th></th>" + runs.map { "<th>run \($0.id)</th>" }.joined() + "</tr>\n"
+        html += row("scenario") { SVGChart.escape($0.scenario) }
+        html += row("policy") { $0.policy }
+        html += row("seed") { "\($0.seed)" }
+        html += row("admission") { $0.admission }
+        html += row("status") { $0.status == "complete" ? "complete" : "<span class=\"incomplete\">\($0.status): incomplete</span>" }
+        html += row("hosts") { "\($0.hosts)" }
+        html += row("requests") { number($0.metrics["requests"]) }
+        html += row("accepted") { percent($0.metrics["acceptanceRatio"]) }
+        for reason in Self.reasons where runs.contains(where: { ($0.metrics["rejected.\(reason)"] ?? 0) > 0 }) {
+            html += row("rejected: \(reason)") { number($0.metrics["rejected.\(reason)"]) }
+        }
+        for resource in Self.resources {
+            html += row("\(resource.title): mean / peak use") { run in
+                let capacity = max(run.metrics["\(resource.column).capacity"] ?? 1, 1)
+                return percent((run.metrics["\(resource.column).average"] ?? 0) / capacity) + " / "
+                    + percent((run.metrics["\(resource.column).peak"] ?? 0) / capacity)
+            }
+        }
+        html += row("peak concurrent clusters") { number($0.metrics["peakConcurrentClusters"]) }
+        html += row("mean hosts per hpc cluster") { number($0.metrics["meanHostsSpanned"], "%.2f") }
+        if runs.contains(where: { $0.metrics["efficiency.mean"] != nil }) {
+            html += row("mean efficiency (model)") { percent($0.metrics["efficiency.mean"]) }
+            html += row("mean stretch vs bare metal") { number($0.metrics["stretch.mean"], "%.3f") }
+        }
+        if runs.contains(where: { $0.metrics["wait.meanHours"] != nil }) {
+            html += row("mean wait (h)") { number($0.metrics["wait.meanHours"], "%.2f") }
+        }
+        return html + "</table>\n"
+    }
+
+    private func samples(_ runID: Int64, column: String) throws -> [(time: Double, value: Double)] {
+        try database.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT time, \(column) AS value FROM sample WHERE runId = ? ORDER BY time, rowid", arguments: [runID])
+                .map { (time: $0["time"], value: Double($0["value"] as Int64)) }
+        }
+    }
+
+    /// Rejections per reason in 24 equal slices of the run's window (stacked bars).
+    private func rejections(_ run: RunInfo) throws -> String {
+        let start = run.metrics["windowStart"] ?? 0, end = max(run.metrics["windowEnd"] ?? 1, start + 1)
+        let slices = 24
+        let rows = try database.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT decidedAt, reason FROM request WHERE runId = ? AND outcome = 'rejected'", arguments: [run.id])
+        }
+        var counts: [String: [Double]] = [:]
+        for row in rows {
+            let time: Double = row["decidedAt"], reason: String = row["reason"]
+            let slice = min(slices - 1, max(0, Int((time - start) / (end - start) * Double(slices))))
+            counts[reason, default: Array(repeating: 0, count: slices)][slice] += 1
+        }
+        let categories = (0..<slices).map { String(format: "%.0f", (start + (end - start) * Double($0) / Double(slices)) / 3600) }
+        let series = Self.reasons.compactMap { reason in
+            counts[reason].map { SVGChart.Series(name: reason, points: $0.enumerated().map { (x: Double($0.offset), y: $0.element) }) }
+        }
+        return SVGChart.bars(title: "Rejections, \(run.label)", xLabel: "simulated time (h, slice start)", yLabel: "requests rejected",
+                             categories: categories, series: series, stacked: true)
+    }
+
+    /// Share of clusters per value, one bar per run.
+    private func distribution(_ runs: [RunInfo], title: String, xLabel: String, sql: String) throws -> String {
+        var perRun: [[Int: Int]] = []
+        for run in runs {
+            let values = try database.queue.read { db in try Int.fetchAll(db, sql: sql, arguments: [run.id]) }
+            perRun.append(Dictionary(values.map { ($0, 1) }, uniquingKeysWith: +))
+        }
+        let values = Set(perRun.flatMap(\.keys)).sorted()
+        let series = zip(runs, perRun).map { run, counts in
+            let total = Double(max(counts.values.reduce(0, +), 1))
+            return SVGChart.Series(name: run.label, points: values.enumerated().map { (x: Double($0.offset), y: Double(counts[$0.element] ?? 0) / total * 100) })
+        }
+        return SVGChart.bars(title: title, xLabel: xLabel, yLabel: "% of clusters", categories: values.map(String.init),
+                             series: series, stacked: false)
+    }
+}

@@ -1,0 +1,205 @@
+import Allocation
+import CloudModel
+import Foundation
+import GRDB
+import Simulation
+
+/// Writes one run into a results database as it goes: the run row first
+/// (status `running`), then requests, resizes and samples in batched
+/// transactions, and at the end the summary and the final status. A run
+/// killed part way leaves every committed batch and a `running` status; one
+/// stopped by Ctrl-C is marked `interrupted`.
+public final class RunRecorder {
+    public let database: ResultsDatabase
+    public let runID: Int64
+    private let requests: [Int64: ClusterRequest]
+    /// Requests admitted or queued, not yet finished.
+    private var open: [Int64: RequestRow] = [:]
+    private var finished: [RequestRow] = []
+    private var resizes: [[DatabaseValueConvertible?]] = []
+    private var samples: [[DatabaseValueConvertible?]] = []
+    private let sampleStep: Nanoseconds
+    private var nextSample: Nanoseconds = .min
+    private var lastUsage: (time: Nanoseconds, usage: Usage, queued: Int)?
+    static let batchSize = 20_000
+
+    struct RequestRow {
+        var request: ClusterRequest
+        var outcome = "waiting"
+        var reason: String?
+        var decidedAt: Nanoseconds?
+        var hosts: [Int] = []
+        var pkey: String?
+        var start: Nanoseconds?
+        var end: Nanoseconds?
+        var efficiency: Double?
+    }
+
+    /// Inserts the run (status `running`).
+    /// - Parameters:
+    ///   - scenarioYAML: the scenario as given (file contents or the embedded text).
+    ///   - samples: about how many utilization samples to keep over the arrivals' span.
+    public init(database: ResultsDatabase, run: Run, scenarioYAML: String, samples: Int = 1000) throws {
+        self.database = database
+        requests = Dictionary(run.workload.requests.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let arrivals = run.workload.requests.map(\.arrival)
+        sampleStep = max(1_000_000_000, ((arrivals.max() ?? 0) - (arrivals.min() ?? 0)) / Nanoseconds(max(samples, 1)))
+        let admission = run.scenario.admission.mode.rawValue
+        runID = try database.queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO run (scenario, scenarioFile, scenarioYAML, seed, policy, admission, hosts, toolVersion, startedAt, status)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')
+                """, arguments: [run.scenario.name, run.scenario.file, scenarioYAML, Int64(bitPattern: run.seed), run.policyName,
+                                 admission, run.scenario.cloud.hostCount, ToolVersion.string, Self.timestamp()])
+            return db.lastInsertedRowID
+        }
+    }
+
+    static func timestamp() -> String { Date().formatted(.iso8601) }
+
+    /// Feeds one decision row (pass as the run's `record`).
+    public func record(_ row: DecisionRow) {
+        switch (row.event, row.outcome) {
+        case (.arrive, .queued):
+            open[row.id] = RequestRow(request: requests[row.id]!)
+        case (.arrive, .accepted), (.start, .accepted):
+            var entry = open[row.id] ?? RequestRow(request: requests[row.id]!)
+            entry.outcome = "accepted"
+            entry.decidedAt = row.time
+            entry.start = row.time
+            entry.hosts = row.hosts
+            entry.pkey = row.pkey?.description
+            entry.efficiency = row.efficiency
+            open[row.id] = entry
+        case (.arrive, .rejected), (.expire, .rejected):
+            var entry = open.removeValue(forKey: row.id) ?? RequestRow(request: requests[row.id]!)
+            entry.outcome = "rejected"
+            entry.reason = row.reason?.rawValue
+            entry.decidedAt = row.time
+            finish(entry)
+        case (.depart, _):
+            guard var entry = open.removeValue(forKey: row.id) else { return }
+            entry.end = row.time
+            finish(entry)
+        case (.resize, _):
+            resizes.append([runID, row.id, Self.seconds(row.time), row.outcome.rawValue, row.reason?.rawValue,
+                            row.hosts.isEmpty ? nil : Self.hostList(row.hosts)])
+            flushIfFull()
+        default:
+            break
+        }
+    }
+
+    /// Feeds the usage after an event (pass as the run monitor's `sample`): one
+    /// row per sampling step.
+    public func sample(time: Nanoseconds, usage: Usage, queued: Int) {
+        lastUsage = (time, usage, queued)
+        guard time >= nextSample else { return }
+        nextSample = time + sampleStep
+        appendSample(time, usage, queued)
+    }
+
+    private func appendSample(_ time: Nanoseconds, _ usage: Usage, _ queued: Int) {
+        samples.append([runID, Self.seconds(time), usage.physicalCores, usage.vfs, usage.pkeyEntries, usage.lids,
+                        usage.clusters, queued])
+        flushIfFull()
+    }
+
+    private func finish(_ entry: RequestRow) {
+        finished.append(entry)
+        flushIfFull()
+    }
+
+    private func flushIfFull() {
+        if finished.count + resizes.count + samples.count >= Self.batchSize { try? flush() }
+    }
+
+    /// Commits what is buffered in one transaction.
+    public func flush() throws {
+        let requestRows = finished, resizeRows = resizes, sampleRows = samples
+        finished.removeAll(keepingCapacity: true)
+        resizes.removeAll(keepingCapacity: true)
+        samples.removeAll(keepingCapacity: true)
+        try database.queue.write { db in
+            let insertRequest = try db.makeStatement(sql: """
+                INSERT INTO request (runId, id, arrival, tenant, vms, vcores, kind, pinning, outcome, reason, decidedAt,
+                                     hosts, span, pkey, start, "end", efficiency)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for row in requestRows {
+                let r = row.request
+                try insertRequest.execute(arguments: StatementArguments([
+                    runID, r.id, Self.seconds(r.arrival), r.tenant, r.vms, r.shape.vcores, r.shape.kind.rawValue,
+                    r.shape.pinning.rawValue, row.outcome, row.reason, row.decidedAt.map(Self.seconds),
+                    row.hosts.isEmpty ? nil : Self.hostList(row.hosts), row.hosts.isEmpty ? nil : Set(row.hosts).count,
+                    row.pkey, row.start.map(Self.seconds), row.end.map(Self.seconds), row.efficiency,
+                ] as [DatabaseValueConvertible?]))
+            }
+            let insertResize = try db.makeStatement(sql: "INSERT INTO resize (runId, id, time, outcome, reason, hosts) VALUES (?, ?, ?, ?, ?, ?)")
+            for row in resizeRows { try insertResize.execute(arguments: StatementArguments(row)) }
+            let insertSample = try db.makeStatement(sql: """
+                INSERT INTO sample (runId, time, physicalCores, vfs, pkeyEntries, lids, clusters, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for row in sampleRows { try insertSample.execute(arguments: StatementArguments(row)) }
+        }
+    }
+
+    /// Writes what is left, the summary's metrics and text, and the final status.
+    public func finish(summary: Summary, title: String) throws {
+        if let last = lastUsage, samples.isEmpty || last.time >= nextSample - sampleStep { appendSample(last.time, last.usage, last.queued) }
+        // Still open: running when interrupted, or waiting in a queue that never got room.
+        for entry in open.values.sorted(by: { $0.request.id < $1.request.id }) { finished.append(entry) }
+        open.removeAll()
+        try flush()
+        let metrics = Self.metrics(summary)
+        try database.queue.write { db in
+            for (name, value) in metrics {
+                try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
+            }
+            try db.execute(sql: "UPDATE run SET status = ?, finishedAt = ?, summary = ? WHERE id = ?",
+                           arguments: [summary.interrupted ? "interrupted" : "complete", Self.timestamp(),
+                                       summary.formatted(title: title), runID])
+        }
+    }
+
+    /// The summary's numbers by name (SEMANTICS 9, plus queue and overheads).
+    public static func metrics(_ s: Summary) -> [(String, Double)] {
+        var m: [(String, Double)] = [
+            ("requests", Double(s.requests)), ("accepted", Double(s.accepted)), ("rejected", Double(s.rejectedTotal)),
+            ("acceptanceRatio", s.acceptanceRatio), ("events", Double(s.events)), ("departures", Double(s.departures)),
+            ("windowStart", seconds(s.windowStart)), ("windowEnd", seconds(s.windowEnd)),
+            ("peakConcurrentClusters", Double(s.peakConcurrentClusters)), ("meanHostsSpanned", s.meanHostsSpanned),
+            ("resizes", Double(s.resizes)), ("resizesAccepted", Double(s.resizesAccepted)),
+        ]
+        for reason in RejectionReason.allCases { m.append(("rejected.\(reason.rawValue)", Double(s.rejected[reason] ?? 0))) }
+        for resource in Resource.allCases {
+            guard let u = s.utilization[resource] else { continue }
+            let key = resource.metricName
+            m += [("\(key).average", u.timeAverage), ("\(key).peak", Double(u.peak)), ("\(key).capacity", Double(u.capacity))]
+        }
+        if let p = s.performance, p.efficiency.count > 0 {
+            m += [("efficiency.mean", p.efficiency.mean), ("efficiency.p50", p.efficiency.quantile(0.5)),
+                  ("stretch.mean", p.stretch.mean), ("stretch.p90", p.stretch.quantile(0.9))]
+        }
+        if let q = s.queue {
+            m += [("wait.meanHours", q.waitHours.mean), ("wait.p90Hours", q.waitHours.quantile(0.9)),
+                  ("queue.peak", Double(q.peakLength)), ("queue.expired", Double(q.expired))]
+        }
+        return m
+    }
+
+    static func seconds(_ ns: Nanoseconds) -> Double { Double(ns) / 1e9 }
+    static func hostList(_ hosts: [Int]) -> String { hosts.map(String.init).joined(separator: ";") }
+}
+
+extension Resource {
+    /// A column-friendly name: `physicalCores`, `vfs`, `pkeyEntries`, `lids`.
+    public var metricName: String {
+        switch self {
+        case .physicalCores: "physicalCores"
+        case .vfs: "vfs"
+        case .pkeyEntries: "pkeyEntries"
+        case .lids: "lids"
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// Inline SVG charts drawn by the project: no scripts, no fonts or files from
+/// the network. Each chart has a title, labelled axes with units, and a legend.
+enum SVGChart {
+    static let width = 560.0, height = 310.0
+    /// The legend sits between the title and the plot, never over the data.
+    static let left = 64.0, right = 16.0, top = 48.0, bottom = 52.0
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+    struct Series {
+        var name: String
+        var points: [(x: Double, y: Double)]
+    }
+
+    /// Lines over a numeric x axis (a step line: values hold until the next sample).
+    static func lines(title: String, xLabel: String, yLabel: String, series: [Series], yMax: Double? = nil) -> String {
+        let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
+        guard let xMin = xs.min(), let xMax = xs.max() else { return empty(title) }
+        let yTop = niceCeiling(yMax ?? max(ys.max() ?? 1, 1e-9))
+        var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
+        svg += axes(xMin: xMin, xMax: max(xMax, xMin + 1e-9), yMin: 0, yMax: yTop)
+        for (i, s) in series.enumerated() {
+            var path = ""
+            var previousY: Double?
+            for p in s.points {
+                let x = fmt(sx(p.x, xMin, max(xMax, xMin + 1e-9))), y = fmt(sy(p.y, 0, yTop))
+                if let previousY { path += " L\(x),\(fmt(previousY)) L\(x),\(y)" } else { path += "M\(x),\(y)" }
+                previousY = sy(p.y, 0, yTop)
+            }
+            svg += "<path class=\"series\" d=\"\(path)\" fill=\"none\" stroke=\"\(color(i))\" stroke-width=\"1.6\"/>"
+        }
+        svg += legend(series.map(\.name))
+        return svg + "</svg>"
+    }
+
+    /// Bars per category; with several series, bars side by side (`stacked`: on top of each other).
+    static func bars(title: String, xLabel: String, yLabel: String, categories: [String], series: [Series], stacked: Bool) -> String {
+        guard !categories.isEmpty, !series.isEmpty else { return empty(title) }
+        let totals = categories.indices.map { c in series.map { $0.points.count > c ? $0.points[c].y : 0 } }
+        let yTop = niceCeiling(max(totals.map { stacked ? $0.reduce(0, +) : ($0.max() ?? 0) }.max() ?? 1, 1))
+        var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
+        svg += axes(xMin: nil, xMax: nil, yMin: 0, yMax: yTop)
+        let plotWidth = width - left - right
+        let slot = plotWidth / Double(categories.count)
+        let barWidth = stacked ? slot * 0.8 : slot * 0.8 / Double(series.count)
+        let labelEvery = max(1, categories.count / 12)
+        for (c, category) in categories.enumerated() {
+            var base = 0.0
+            for (i, s) in series.enumerated() {
+                let value = s.points.count > c ? s.points[c].y : 0
+                guard value > 0 || !stacked else { continue }
+                let x = left + slot * Double(c) + slot * 0.1 + (stacked ? 0 : barWidth * Double(i))
+                let y0 = sy(base, 0, yTop), y1 = sy(base + value, 0, yTop)
+                svg += "<rect class=\"bar\" x=\"\(fmt(x))\" y=\"\(fmt(y1))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(max(y0 - y1, 0)))\" fill=\"\(color(i))\"><title>\(escape(s.name)) \(escape(category)): \(fmt(value))</title></rect>"
+                if stacked { base += value }
+            }
+            if c % labelEvery == 0 {
+                svg += "<text x=\"\(fmt(left + slot * (Double(c) + 0.5)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(category))</text>"
+            }
+        }
+        svg += legend(series.map(\.name))
+        return svg + "</svg>"
+    }
+
+    // MARK: Pieces
+
+    static func frame(title: String, xLabel: String, yLabel: String) -> String {
+        """
+        <svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \(fmt(width)) \(fmt(height))" width="\(fmt(width))" height="\(fmt(height))" role="img" aria-label="\(escape(title))">\
+        <text x="\(fmt(width / 2))" y="20" text-anchor="middle" class="title">\(escape(title))</text>\
+        <text x="\(fmt(left + (width - left - right) / 2))" y="\(fmt(height - 8))" text-anchor="middle" class="label">\(escape(xLabel))</text>\
+        <text x="14" y="\(fmt(top + (height - top - bottom) / 2))" text-anchor="middle" class="label" transform="rotate(-90 14 \(fmt(top + (height - top - bottom) / 2)))">\(escape(yLabel))</text>
+        """
+    }
+
+    static func axes(xMin: Double?, xMax: Double?, yMin: Double, yMax: Double) -> String {
+        var svg = "<g class=\"axes\">"
+        for tick in ticks(yMin, yMax) {
+            let y = fmt(sy(tick, yMin, yMax))
+            svg += "<line x1=\"\(fmt(left))\" x2=\"\(fmt(width - right))\" y1=\"\(y)\" y2=\"\(y)\" class=\"grid\"/>"
+            svg += "<text x=\"\(fmt(left - 6))\" y=\"\(y)\" dy=\"4\" text-anchor=\"end\" class=\"tick\">\(tickText(tick))</text>"
+        }
+        if let xMin, let xMax {
+            for tick in ticks(xMin, xMax) {
+                let x = fmt(sx(tick, xMin, xMax))
+                svg += "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(fmt(height - bottom))\" y2=\"\(fmt(height - bottom + 4))\" stroke=\"#444\"/>"
+                svg += "<text x=\"\(x)\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(tickText(tick))</text>"
+            }
+        }
+        svg += "<line x1=\"\(fmt(left))\" x2=\"\(fmt(left))\" y1=\"\(fmt(top))\" y2=\"\(fmt(height - bottom))\" stroke=\"#444\"/>"
+        svg += "<line x1=\"\(fmt(left))\" x2=\"\(fmt(width - right))\" y1=\"\(fmt(height - bottom))\" y2=\"\(fmt(height - bottom))\" stroke=\"#444\"/>"
+        return svg + "</g>"
+    }
+
+    static func legend(_ names: [String]) -> String {
+        var svg = "<g class=\"legend\">"
+        var x = left
+        for (i, name) in names.enumerated() {
+            svg += "<rect x=\"\(fmt(x))\" y=\"28\" width=\"10\" height=\"10\" fill=\"\(color(i))\"/>"
+            svg += "<text x=\"\(fmt(x + 14))\" y=\"37\" class=\"tick\">\(escape(name))</text>"
+            x += 22 + Double(name.count) * 6.2
+        }
+        return svg + "</g>"
+    }
+
+    static func empty(_ title: String) -> String {
+        frame(title: title, xLabel: "", yLabel: "") + "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" class=\"label\">no data</text></svg>"
+    }
+
+    static func color(_ i: Int) -> String { palette[i % palette.count] }
+    static func sx(_ x: Double, _ lo: Double, _ hi: Double) -> Double { left + (x - lo) / (hi - lo) * (width - left - right) }
+    static func sy(_ y: Double, _ lo: Double, _ hi: Double) -> Double { height - bottom - (y - lo) / (hi - lo) * (height - top - bottom) }
+
+    /// 1, 2 or 5 times a power of ten, at least `x`.
+    static func niceCeiling(_ x: Double) -> Double {
+        let magnitude = pow(10, floor(log10(x)))
+        for step in [1.0, 2, 5, 10] where step * magnitude >= x { return step * magnitude }
+        return 10 * magnitude
+    }
+
+    /// About five round ticks over [lo, hi].
+    static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
+        let step = niceCeiling((hi - lo) / 5)
+        var tick = (lo / step).rounded(.up) * step
+        var result: [Double] = []
+        while tick <= hi + step * 1e-9 {
+            result.append(tick)
+            tick += step
+        }
+        return result
+    }
+
+    static func tickText(_ x: Double) -> String {
+        if abs(x) >= 10_000 { return String(format: "%.0fk", x / 1000) }
+        return x == x.rounded() ? String(format: "%.0f", x) : String(format: "%.2g", x)
+    }
+
+    static func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,103 @@
+import CloudModel
+import Foundation
+import GRDB
+import Reporting
+import Simulation
+import Testing
+import TestSupport
+
+@Suite struct ResultsDatabaseTests {
+    func temporaryPath(_ name: String) -> String {
+        NSTemporaryDirectory() + "hpccloud-db-\(UUID().uuidString)-\(name)"
+    }
+
+    func run(_ path: String = "/Workloads/cx3-private-cloud-64.yaml", policy: String? = nil) throws -> Run {
+        try Run(scenario: try Fixtures.loader().load(path: Fixtures.repoRoot + path), policy: policy, horizon: 48 * 3_600_000_000_000)
+    }
+
+    /// Runs `simulation` into `database`, stopping after the first check when `stop` says so.
+    func record(_ simulation: Run, into database: ResultsDatabase, stop: Bool = false) throws -> (Summary, RunRecorder) {
+        let recorder = try RunRecorder(database: database, run: simulation, scenarioYAML: "yaml as given")
+        let summary = simulation.simulate(record: recorder.record, monitor: RunMonitor(
+            sample: { recorder.sample(time: $0, usage: $1, queued: $2) }, shouldStop: { stop }))
+        try recorder.finish(summary: summary, title: simulation.title)
+        return (summary, recorder)
+    }
+
+    @Test func theDatabaseReadsBackAsTheSummary() throws {
+        let database = try ResultsDatabase(path: temporaryPath("a.sqlite"))
+        let simulation = try run()
+        let (summary, recorder) = try record(simulation, into: database)
+        try database.queue.read { db in
+            let run = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [recorder.runID])!
+            #expect(run["status"] as String == "complete" && run["scenarioYAML"] as String == "yaml as given")
+            #expect(run["policy"] as String == "first-fit" && run["seed"] as Int64 == 7 && run["toolVersion"] as String == ToolVersion.string)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM request WHERE runId = ?", arguments: [recorder.runID]) == summary.requests)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM request WHERE outcome = 'accepted'") == summary.accepted)
+            for (reason, count) in summary.rejected {
+                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM request WHERE reason = ?", arguments: [reason.rawValue]) == count)
+            }
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resize") == summary.resizes)
+            // Every accepted request has a start, an end after it, hosts and (hpc) a pkey and an efficiency.
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM request WHERE outcome = 'accepted' AND (start IS NULL OR \"end\" < start OR hosts IS NULL)") == 0)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM request WHERE outcome = 'accepted' AND kind = 'hpc' AND (pkey IS NULL OR efficiency IS NULL)") == 0)
+            let metric = { (name: String) in try Double.fetchOne(db, sql: "SELECT value FROM metric WHERE name = ?", arguments: [name]) }
+            #expect(try metric("accepted") == Double(summary.accepted))
+            #expect(try metric("physicalCores.average") == summary.utilization[.physicalCores]!.timeAverage)
+            #expect(try metric("vfs.peak") == Double(summary.utilization[.vfs]!.peak))
+            // The samples' peaks never exceed the summary's (they are taken after events).
+            let peak = try Int.fetchOne(db, sql: "SELECT MAX(physicalCores) FROM sample")!
+            #expect(peak <= summary.utilization[.physicalCores]!.peak && peak > 0)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sample")! > 100)
+        }
+    }
+
+    @Test func severalRunsShareOneDatabaseAndExportAsCSV() throws {
+        let database = try ResultsDatabase(path: temporaryPath("b.sqlite"))
+        _ = try record(try run(), into: database)
+        _ = try record(try run(policy: "worst-fit"), into: database)
+        let report = Report(database: database)
+        #expect(try database.runIDs() == [1, 2])
+        #expect(try report.runs().map(\.policy) == ["first-fit", "worst-fit"])
+        let csv = try report.csv(table: "request", runID: 2)
+        let lines = csv.split(separator: "\n")
+        #expect(lines[0].hasPrefix("runId,id,arrival,tenant,vms,vcores,kind,pinning,outcome,reason"))
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("2,") })
+        #expect(throws: InputError.self) { try report.csv(table: "users") }
+        let html = try report.html(title: "t")
+        #expect(html.components(separatedBy: "<svg").count - 1 >= 9)
+        #expect(html.contains("run 2: worst-fit") && !html.contains("<script"))
+    }
+
+    @Test func anInterruptedRunIsMarkedAndReadable() throws {
+        let path = temporaryPath("c.sqlite")
+        let (summary, _) = try record(try run("/Workloads/cx6-vswitch-1024.yaml"), into: try ResultsDatabase(path: path), stop: true)
+        #expect(summary.interrupted && summary.formatted(title: "t").contains("INTERRUPTED"))
+        let reopened = try ResultsDatabase(path: path)
+        let info = try Report(database: reopened).runs()[0]
+        #expect(info.status == "interrupted")
+        #expect(try Report(database: reopened).html(title: "t").contains("interrupted: incomplete"))
+    }
+
+    /// A process killed mid-run leaves its committed batches and status `running`.
+    @Test func aKilledRunLeavesItsBatchesAndSaysRunning() throws {
+        let path = temporaryPath("d.sqlite")
+        let simulation = try run()
+        let recorder = try RunRecorder(database: try ResultsDatabase(path: path), run: simulation, scenarioYAML: "")
+        var rows = 0
+        _ = simulation.simulate(record: { row in
+            recorder.record(row)
+            rows += 1
+        })
+        try recorder.flush()  // what a batch boundary commits; finish never runs
+        let reopened = try ResultsDatabase(path: path)
+        #expect(try Report(database: reopened).runs()[0].status == "running")
+        #expect(try reopened.queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request") }! > 0)
+    }
+
+    @Test func notADatabaseIsAnInputError() throws {
+        let path = temporaryPath("e.sqlite")
+        try "not sqlite".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: InputError.self) { try ResultsDatabase(path: path) }
+    }
+}
