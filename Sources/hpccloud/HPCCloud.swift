@@ -1,6 +1,8 @@
+import Allocation
 import ArgumentParser
 import CloudModel
 import Foundation
+import Simulation
 
 @main
 struct HPCCloud: ParsableCommand {
@@ -11,7 +13,7 @@ struct HPCCloud: ParsableCommand {
         Bad input (a scenario, a hardware profile, a trace) is reported in one line
         naming the file, line, column and key, and exits with status 2.
         """,
-        subcommands: [Simulate.self, Replay.self, ReportCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
+        subcommands: [Simulate.self, Replay.self, ReportCommand.self, Limits.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
 }
 
 /// Options every command that loads a scenario shares.
@@ -29,6 +31,16 @@ struct HardwareOptions: ParsableArguments {
         let starts = [scenarioDirectory].compactMap { $0 } + toolSearchStarts()
         return try HardwareCatalog.load(directory: try HardwareCatalog.locate(searchFrom: starts))
     }
+}
+
+/// A scenario file, or the embedded default when `path` is nil, with its text as given.
+func loadScenario(_ path: String?, hardware: HardwareOptions) throws -> (scenario: Scenario, yaml: String) {
+    let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: path), policies: PlacementPolicies.names)
+    guard let path else {
+        return (try loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile), EmbeddedScenarios.defaultYAML)
+    }
+    let scenario = try loader.load(path: path)
+    return (scenario, try String(contentsOfFile: path, encoding: .utf8))
 }
 
 /// Runs `body`; an input error becomes one line on stderr and exit status 2.

@@ -53,13 +53,9 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         try reportingInputErrors {
-            let catalog = try hardware.catalog(scenarioPath: scenario)
-            let loader = ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names)
-            let loaded = try scenario.map { try loader.load(path: $0) }
-                ?? loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
+            let (loaded, yaml) = try loadScenario(scenario, hardware: hardware)
             let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds)
-            let yaml = try scenario.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? EmbeddedScenarios.defaultYAML
             try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results)
         }
     }
