@@ -30,15 +30,9 @@ public struct Report {
     }
 
     static func csvField(_ value: DatabaseValue) -> String {
-        switch value.storage {
-        case .null: return ""
-        case .int64(let i): return String(i)
-        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(format: "%.0f", d) : String(format: "%.9g", d)
-        case .string(let s):
-            guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        case .blob(let data): return data.base64EncodedString()
-        }
+        let text = value.plainText
+        guard case .string = value.storage, text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     // MARK: Runs
@@ -206,5 +200,18 @@ public struct Report {
         }
         return SVGChart.bars(title: title, xLabel: xLabel, yLabel: "% of clusters", categories: values.map(String.init),
                              series: series, stacked: false)
+    }
+}
+
+extension DatabaseValue {
+    /// The value as text, unquoted: "" for NULL, integers as digits, reals to 9 significant digits.
+    var plainText: String {
+        switch storage {
+        case .null: ""
+        case .int64(let i): String(i)
+        case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(format: "%.0f", d) : String(format: "%.9g", d)
+        case .string(let s): s
+        case .blob(let data): data.base64EncodedString()
+        }
     }
 }

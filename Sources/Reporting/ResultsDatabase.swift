@@ -14,13 +14,14 @@ public enum ToolVersion {
 /// - `request`: per request: arrival, outcome, reason, hosts, pkey, start, end, efficiency;
 /// - `resize`: per resize event;
 /// - `sample`: utilization over time (physical cores, VFs, pkey entries, LIDs, clusters, queue);
-/// - `metric`: the summary's numbers by name.
+/// - `metric`: the summary's numbers by name;
+/// - `sweepRun`, `sweepSetting`: a sweep run's point, replication and varied keys.
 /// Times are seconds (REAL).
 public final class ResultsDatabase {
     public let path: String
     public let queue: DatabaseQueue
 
-    public static let tables = ["run", "request", "resize", "sample", "metric"]
+    public static let tables = ["run", "request", "resize", "sample", "metric", "sweepRun", "sweepSetting"]
 
     /// Opens (creating if needed) and migrates.
     public init(path: String) throws {
@@ -94,6 +95,19 @@ public final class ResultsDatabase {
                 t.column("name", .text).notNull()
                 t.column("value", .double).notNull()
                 t.primaryKey(["runId", "name"])
+            }
+        }
+        migrator.registerMigration("v2-sweeps") { db in
+            try db.create(table: "sweepRun") { t in
+                t.column("runId", .integer).primaryKey().references("run", onDelete: .cascade)
+                t.column("sweep", .text).notNull()
+                t.column("point", .integer).notNull()
+                t.column("replication", .integer).notNull()
+            }
+            try db.create(table: "sweepSetting") { t in
+                t.column("runId", .integer).notNull().references("run", onDelete: .cascade)
+                t.column("key", .text).notNull()
+                t.column("value", .text).notNull()
             }
         }
         return migrator

@@ -55,7 +55,7 @@ public final class RunRecorder {
         }
     }
 
-    static func timestamp() -> String { Date().formatted(.iso8601) }
+    public static func timestamp() -> String { Date().formatted(.iso8601) }
 
     /// Feeds one decision row (pass as the run's `record`).
     public func record(_ row: DecisionRow) {

@@ -1,3 +1,5 @@
+import CGSL
+
 /// Order statistics of a sample, for reports (sizes, lifetimes, waits).
 public struct SampleSummary: Equatable, Sendable {
     public let count: Int
@@ -24,4 +26,27 @@ public struct SampleSummary: Equatable, Sendable {
         let above = min(below + 1, sorted.count - 1)
         return sorted[below] + (position - Double(below)) * (sorted[above] - sorted[below])
     }
+}
+
+/// A mean with its two-sided 95% confidence interval (Student t, GSL).
+public struct ConfidenceInterval: Equatable, Sendable {
+    public let mean: Double
+    /// Half the interval's width; 0 with fewer than two values.
+    public let halfWidth: Double
+    public let count: Int
+
+    public init(_ values: [Double], level: Double = 0.95) {
+        count = values.count
+        let average = values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+        mean = average
+        guard values.count >= 2 else {
+            halfWidth = 0
+            return
+        }
+        let variance = values.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(values.count - 1)
+        halfWidth = gsl_cdf_tdist_Pinv(0.5 + level / 2, Double(values.count - 1)) * (variance / Double(values.count)).squareRoot()
+    }
+
+    public var lower: Double { mean - halfWidth }
+    public var upper: Double { mean + halfWidth }
 }

@@ -1,0 +1,166 @@
+import CloudModel
+import Foundation
+import GRDB
+import SimKernel
+import Simulation
+
+/// Sweep runs in a results database: each run's row and metrics, plus its
+/// point, replication and settings (`sweepRun`, `sweepSetting`).
+public struct SweepStore {
+    public let database: ResultsDatabase
+
+    public init(database: ResultsDatabase) { self.database = database }
+
+    /// Stores finished runs in one transaction, in the order given.
+    public func record(_ results: [SweepRunResult], plan: SweepPlan, sweep: String, yaml: String) throws {
+        try database.queue.write { db in
+            for result in results {
+                let settings = plan.points[result.point].settings
+                try insert(db, sweep: sweep, point: result.point, replication: result.replication, settings: settings.map { ($0.key, $0.value) },
+                           run: [result.scenario.name, result.scenario.file, yaml, Int64(bitPattern: result.seed), result.policy,
+                                 result.scenario.admission.mode.rawValue, result.scenario.cloud.hostCount, ToolVersion.string,
+                                 RunRecorder.timestamp(), RunRecorder.timestamp(), result.summary.interrupted ? "interrupted" : "complete",
+                                 result.summary.formatted(title: result.title)],
+                           metrics: RunRecorder.metrics(result.summary))
+            }
+        }
+    }
+
+    private func insert(_ db: Database, sweep: String, point: Int, replication: Int, settings: [(String, String)],
+                        run: [DatabaseValueConvertible?], metrics: [(String, Double)]) throws {
+        try db.execute(sql: """
+            INSERT INTO run (scenario, scenarioFile, scenarioYAML, seed, policy, admission, hosts, toolVersion, startedAt, finishedAt, status, summary)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: StatementArguments(run))
+        let runID = db.lastInsertedRowID
+        try db.execute(sql: "INSERT INTO sweepRun (runId, sweep, point, replication) VALUES (?, ?, ?, ?)",
+                       arguments: [runID, sweep, point, replication])
+        for (key, value) in settings {
+            try db.execute(sql: "INSERT INTO sweepSetting (runId, key, value) VALUES (?, ?, ?)", arguments: [runID, key, value])
+        }
+        for (name, value) in metrics {
+            try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
+        }
+    }
+
+    /// One stored sweep run, as read back.
+    public struct StoredRun: Equatable, Sendable {
+        public var sweep: String
+        public var point: Int
+        public var replication: Int
+        public var settings: [String: String]
+        /// The run row's fields but its id and wall-clock times.
+        public var run: [String: String]
+        public var metrics: [String: Double]
+    }
+
+    /// Reads the runs of `sweep` (all sweeps when nil), in run order.
+    public func runs(sweep: String? = nil) throws -> [StoredRun] {
+        try allRuns().filter { sweep == nil || $0.sweep == sweep }
+    }
+
+    private func allRuns() throws -> [StoredRun] {
+        try database.queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT run.*, sweepRun.sweep, sweepRun.point, sweepRun.replication FROM run
+                JOIN sweepRun ON sweepRun.runId = run.id ORDER BY run.id
+                """).map { row in
+                let id: Int64 = row["id"]
+                var fields: [String: String] = [:]
+                for column in ["scenario", "scenarioFile", "scenarioYAML", "seed", "policy", "admission", "hosts", "toolVersion", "status", "summary"] {
+                    fields[column] = (row[column] as DatabaseValue).plainText
+                }
+                let settings = try Row.fetchAll(db, sql: "SELECT key, value FROM sweepSetting WHERE runId = ?", arguments: [id])
+                let metrics = try Row.fetchAll(db, sql: "SELECT name, value FROM metric WHERE runId = ?", arguments: [id])
+                return StoredRun(sweep: row["sweep"], point: row["point"], replication: row["replication"],
+                                 settings: Dictionary(settings.map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a }),
+                                 run: fields,
+                                 metrics: Dictionary(metrics.map { ($0["name"] as String, $0["value"] as Double) }, uniquingKeysWith: { a, _ in a }))
+            }
+        }
+    }
+
+    /// Copies the sweep runs of `inputs` into `output`, in (sweep, point,
+    /// replication) order, so the merged file equals a single-machine run of
+    /// the same sweep, run for run.
+    public static func merge(_ inputs: [String], into output: String) throws -> Int {
+        var all: [(StoredRun, key: String)] = []
+        for input in inputs {
+            guard FileManager.default.fileExists(atPath: input) else { throw InputError(file: input, message: "no such results database") }
+            for run in try SweepStore(database: try ResultsDatabase(path: input)).runs() {
+                all.append((run, "\(run.sweep)#\(run.point)#\(run.replication)"))
+            }
+        }
+        if let duplicate = Dictionary(grouping: all, by: \.key).first(where: { $0.value.count > 1 }) {
+            throw InputError(file: inputs.joined(separator: " "), message: "run \(duplicate.key) appears \(duplicate.value.count) times (a shard merged twice?)")
+        }
+        all.sort { ($0.0.sweep, $0.0.point, $0.0.replication) < ($1.0.sweep, $1.0.point, $1.0.replication) }
+        let target = SweepStore(database: try ResultsDatabase(path: output))
+        try target.database.queue.write { db in
+            for (run, _) in all {
+                let f = run.run
+                try target.insert(db, sweep: run.sweep, point: run.point, replication: run.replication,
+                                  settings: run.settings.sorted { $0.key < $1.key },
+                                  run: [f["scenario"], f["scenarioFile"], f["scenarioYAML"], Int64(f["seed"] ?? "0"), f["policy"],
+                                        f["admission"], Int(f["hosts"] ?? "0"), f["toolVersion"], RunRecorder.timestamp(), RunRecorder.timestamp(),
+                                        f["status"], f["summary"]],
+                                  metrics: run.metrics.sorted { $0.key < $1.key })
+            }
+        }
+        return all.count
+    }
+}
+
+extension SweepStore.StoredRun {
+    /// A finished run as it would read back (without the run row's fields).
+    public init(_ result: SweepRunResult, plan: SweepPlan, sweep: String) {
+        self.init(sweep: sweep, point: result.point, replication: result.replication,
+                  settings: Dictionary(plan.points[result.point].settings.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                  run: [:], metrics: Dictionary(RunRecorder.metrics(result.summary), uniquingKeysWith: { a, _ in a }))
+    }
+}
+
+/// Each metric's mean and 95% confidence interval per sweep point.
+public struct SweepStatistics {
+    public static let metrics: [(name: String, label: String, scale: Double)] = [
+        ("acceptanceRatio", "accepted %", 100), ("physicalCores.average", "cores avg", 1), ("vfs.average", "VFs avg", 1),
+        ("pkeyEntries.average", "pkey entries avg", 1), ("lids.average", "LIDs avg", 1), ("efficiency.mean", "efficiency %", 100),
+        ("wait.meanHours", "wait h", 1),
+    ]
+
+    public struct Row {
+        public var point: Int
+        public var settings: [String: String]
+        public var intervals: [String: ConfidenceInterval]
+    }
+
+    public let keys: [String]
+    public let rows: [Row]
+
+    public init(_ runs: [SweepStore.StoredRun], keys: [String]) {
+        self.keys = keys
+        rows = Dictionary(grouping: runs, by: \.point).sorted { $0.key < $1.key }.map { point, runs in
+            var intervals: [String: ConfidenceInterval] = [:]
+            for metric in Self.metrics {
+                let values = runs.compactMap { $0.metrics[metric.name] }
+                if values.count == runs.count { intervals[metric.name] = ConfidenceInterval(values.map { $0 * metric.scale }) }
+            }
+            return Row(point: point, settings: runs[0].settings, intervals: intervals)
+        }
+    }
+
+    /// A text table: one row per point, `mean ± half-width` per metric.
+    public func formatted() -> String {
+        let shown = Self.metrics.filter { metric in rows.contains { $0.intervals[metric.name] != nil } }
+        let header = keys.map { $0.rightPadded(to: max($0.count, 10)) }.joined() + "  n " + shown.map { $0.label.leftPadded(to: 22) }.joined()
+        var lines = [header, String(repeating: "-", count: header.count)]
+        for row in rows {
+            let n = row.intervals.values.first?.count ?? 0
+            lines.append(keys.map { (row.settings[$0] ?? "").rightPadded(to: max($0.count, 10)) }.joined() + "\(n)".leftPadded(to: 3)
+                         + shown.map { metric in
+                             row.intervals[metric.name].map { String(format: "%.3f ± %.3f", $0.mean, $0.halfWidth) }?.leftPadded(to: 22) ?? "".leftPadded(to: 22)
+                         }.joined())
+        }
+        return lines.joined(separator: "\n") + "\n(mean ± half-width of the 95% confidence interval, Student t over the replications)"
+    }
+}

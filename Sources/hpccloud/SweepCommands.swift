@@ -1,0 +1,172 @@
+import Allocation
+import ArgumentParser
+import CloudModel
+import Foundation
+import Reporting
+import Simulation
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario over the cross product of varied keys, with replications and 95% confidence intervals.",
+        discussion: """
+        Any scenario key can be varied by its path: policy, overcommit, hosts[0].count,
+        hosts[0].vfs, hosts[0].pkeyTable, hosts[0].sriovMode, hosts[0].hca,
+        workload.synthetic.arrivals.perHour, admission.mode, ... Replication r uses seed
+        (scenario seed + r) at every point: policies at one point see identical arrivals
+        (common random numbers). Runs use --jobs threads; every run goes into one results
+        database. --shard I/N runs one slice; --slurm DIR writes a Slurm job array (one
+        task per shard, a database each) and a merge script instead of running.
+        """)
+
+    @Argument(help: ArgumentHelp("Scenario YAML file.", valueName: "SCENARIO.yaml"))
+    var scenario: String
+
+    @Option(name: .customLong("vary"), help: ArgumentHelp("A key and its values, KEY=V1,V2,...; repeat for a cross product.", valueName: "KEY=V1,V2"))
+    var variations: [String] = []
+
+    @Option(help: ArgumentHelp("Replications per point (independent seeds).", valueName: "N"))
+    var replications: Int = 5
+
+    @Option(help: ArgumentHelp("Runs at once (threads). Default: the machine's cores.", valueName: "J"))
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Keep only the arrivals of the first H simulated hours of each run.", valueName: "H"))
+    var horizon: Double?
+
+    @Option(help: ArgumentHelp("Run only shard I of N (runs whose index is I modulo N), for a batch system.", valueName: "I/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("Write a Slurm job array and merge script into DIR instead of running.", valueName: "DIR"))
+    var slurm: String?
+
+    @Option(help: ArgumentHelp("With --slurm: how many array tasks (shards). Default: min(runs, 8).", valueName: "N"))
+    var shards: Int?
+
+    @OptionGroup var results: ResultsOptions
+    @OptionGroup var hardware: HardwareOptions
+
+    func validate() throws {
+        guard !variations.isEmpty else { throw ValidationError("give at least one --vary KEY=V1,V2,...") }
+        guard replications >= 1 else { throw ValidationError("--replications must be at least 1") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let shard, parseShard(shard) == nil { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
+        if shard != nil && slurm != nil { throw ValidationError("--shard and --slurm exclude each other") }
+        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1") }
+    }
+
+    func parseShard(_ text: String) -> (index: Int, count: Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else { return nil }
+        return (i, n)
+    }
+
+    func parsedVariations() throws -> [SweepPlan.Variation] {
+        try variations.map { text in
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw InputError(file: scenario, field: "--vary", message: "expected KEY=V1,V2,..., got '\(text)'")
+            }
+            let values = text[text.index(after: equals)...].split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !values.isEmpty, !values.contains("") else {
+                throw InputError(file: scenario, field: String(text[..<equals]), message: "expected one or more comma-separated values")
+            }
+            return SweepPlan.Variation(key: String(text[..<equals]), values: values)
+        }
+    }
+
+    func run() throws {
+        try reportingInputErrors {
+            let (_, yaml) = try loadScenario(scenario, hardware: hardware)
+            let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: scenario), policies: PlacementPolicies.names)
+            let plan = try SweepPlan(yaml: yaml, file: scenario, loader: loader, variations: try parsedVariations(),
+                                     replications: replications, horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) })
+            if let slurm {
+                try writeSlurm(directory: slurm, plan: plan)
+                return
+            }
+            let (shardIndex, shardCount) = shard.flatMap(parseShard) ?? (0, 1)
+            let indices = plan.runs(shard: shardIndex, of: shardCount)
+            let terminal = isatty(STDERR_FILENO) == 1
+            let finished: @Sendable (Int, Int) -> Void = { done, total in
+                if terminal { FileHandle.standardError.write(Data("\r  sweep: \(done)/\(total) runs done   ".utf8)) }
+            }
+            let runs = try SweepRunner.run(plan, indices: indices, jobs: jobs, finished: finished)
+            if terminal { FileHandle.standardError.write(Data("\r\(String(repeating: " ", count: 40))\r".utf8)) }
+            let sweepName = "\(plan.points[0].scenario.name): " + plan.variations.map(\.key).joined(separator: " x ")
+            let databasePath = try results.path(scenario: plan.points[0].scenario.name + "-sweep")
+            var stored: [SweepStore.StoredRun] = []
+            if let databasePath {
+                let store = SweepStore(database: try ResultsDatabase(path: databasePath))
+                try store.record(runs, plan: plan, sweep: sweepName, yaml: yaml)
+                stored = try store.runs(sweep: sweepName)
+            } else {
+                stored = runs.map { SweepStore.StoredRun($0, plan: plan, sweep: sweepName) }
+            }
+            print("Sweep \(sweepName): \(plan.points.count) points x \(replications) replications"
+                  + (shardCount > 1 ? ", shard \(shardIndex)/\(shardCount): \(indices.count) runs" : ""))
+            print(SweepStatistics(stored, keys: plan.variations.map(\.key)).formatted())
+            if let databasePath { print("Results: \(databasePath)") }
+        }
+    }
+
+    /// An sbatch job array (one task per shard, a database each) and the merge step.
+    func writeSlurm(directory: String, plan: SweepPlan) throws {
+        let count = shards ?? min(plan.runCount, 8)
+        let dir = URL(fileURLWithPath: directory).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tool = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let scenarioPath = URL(fileURLWithPath: scenario).standardizedFileURL.path
+        let hardwareDir = try hardware.catalog(scenarioPath: scenario).directory
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var command = [tool, "sweep", scenarioPath, "--replications", "\(replications)", "--jobs", "1", "--hardware", hardwareDir]
+        for variation in variations { command += ["--vary", variation] }
+        if let horizon { command += ["--horizon", "\(horizon)"] }
+        let sbatch = """
+        #!/bin/bash
+        #SBATCH --job-name=hpccloud-sweep
+        #SBATCH --array=0-\(count - 1)
+        #SBATCH --ntasks=1
+        #SBATCH --cpus-per-task=1
+        #SBATCH --output=\(dir)/shard-%a.log
+        # One shard of the sweep per array task; each writes its own results database.
+        set -euo pipefail
+        exec \(command.map(quote).joined(separator: " ")) --shard "${SLURM_ARRAY_TASK_ID}/\(count)" --db "\(dir)/shard-${SLURM_ARRAY_TASK_ID}.sqlite"
+
+        """
+        let merge = """
+        #!/bin/bash
+        # After the array finishes: one database, equal to a single-machine run of the sweep.
+        set -euo pipefail
+        exec \(quote(tool)) merge \(dir)/shard-*.sqlite --into \(quote(dir + "/all.sqlite"))
+
+        """
+        for (name, text) in [("sweep.sbatch", sbatch), ("merge.sh", merge)] {
+            let path = dir + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+        print("Wrote \(dir)/sweep.sbatch (\(count) array tasks for \(plan.runCount) runs) and \(dir)/merge.sh")
+        print("Submit: sbatch \(dir)/sweep.sbatch; when it finishes: \(dir)/merge.sh")
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge sweep shard databases into one, in run order (equal to a whole run of the sweep).")
+
+    @Argument(help: ArgumentHelp("Shard databases.", valueName: "SHARD.sqlite"))
+    var inputs: [String]
+
+    @Option(help: ArgumentHelp("The merged database (must not exist yet).", valueName: "ALL.sqlite"))
+    var into: String
+
+    func run() throws {
+        try reportingInputErrors {
+            guard !inputs.isEmpty else { throw InputError(file: into, message: "no shard databases given") }
+            guard !FileManager.default.fileExists(atPath: into) else {
+                throw InputError(file: into, message: "already exists; merge into a new file")
+            }
+            let count = try SweepStore.merge(inputs, into: into)
+            print("Merged \(count) runs from \(inputs.count) databases into \(into)")
+        }
+    }
+}
