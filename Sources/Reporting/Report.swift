@@ -72,6 +72,8 @@ public struct Report {
     /// resource (one line per run), rejections by reason over time, and the
     /// distributions of cluster sizes and spans. No scripts.
     public func html(title: String) throws -> String {
+        let sweepRuns = try SweepStore(database: database).runs()
+        if !sweepRuns.isEmpty { return page(title: title, body: try sweepBody(title: title, sweepRuns)) }
         let runs = try runs()
         var body = "<h1>\(SVGChart.escape(title))</h1>\n"
         body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s") in \(SVGChart.escape(URL(fileURLWithPath: database.path).lastPathComponent)). Times are simulated hours from the start; utilization is the share of each resource's capacity in use.</p>\n"
@@ -103,7 +105,54 @@ public struct Report {
         body += try distribution(runs, title: "Hosts spanned (accepted clusters)", xLabel: "hosts per cluster",
                                  sql: "SELECT span FROM request WHERE runId = ? AND span IS NOT NULL")
         body += "</div>\n"
-        return """
+        return page(title: title, body: body)
+    }
+
+    /// A sweep database: per sweep, the statistics table and each metric against
+    /// each varied key, one line per combination of the other keys (policy
+    /// against policy), with 95% confidence bands.
+    private func sweepBody(title: String, _ all: [SweepStore.StoredRun]) throws -> String {
+        var body = "<h1>\(SVGChart.escape(title))</h1>\n"
+        body += "<p class=\"note\">Sweep database: \(all.count) runs. Each point is the mean of its replications; bands are 95% confidence intervals (Student t).</p>\n"
+        for (sweep, runs) in Dictionary(grouping: all, by: \.sweep).sorted(by: { $0.key < $1.key }) {
+            let keys = runs[0].settings.keys.sorted()
+            let statistics = SweepStatistics(runs, keys: keys)
+            body += "<h2>\(SVGChart.escape(sweep))</h2>\n<pre>\(SVGChart.escape(statistics.formatted()))</pre>\n<div class=\"grid\">"
+            let metrics = SweepStatistics.metrics.filter { metric in statistics.rows.contains { $0.intervals[metric.name] != nil } }
+            // Vary along each key but policy (policies become the lines), or along policy when it is all there is.
+            let axes = keys.count == 1 ? keys : keys.filter { $0 != "policy" }
+            for axis in axes {
+                let values = Array(Set(statistics.rows.compactMap { $0.settings[axis] })).sorted { Self.order($0, $1) }
+                let numeric = values.allSatisfy { Double($0) != nil }
+                let others = keys.filter { $0 != axis }
+                for metric in metrics {
+                    let groups = Dictionary(grouping: statistics.rows) { row in others.map { "\($0)=\(row.settings[$0] ?? "")" }.joined(separator: " ") }
+                    let series = groups.sorted { $0.key < $1.key }.map { name, rows in
+                        SVGChart.Band(name: name.isEmpty ? "all" : name, points: rows.compactMap { row in
+                            guard let value = row.settings[axis], let interval = row.intervals[metric.name] else { return nil }
+                            let x = numeric ? Double(value)! : Double(values.firstIndex(of: value)!)
+                            return (x: x, mean: interval.mean, lower: interval.lower, upper: interval.upper)
+                        }.sorted { $0.x < $1.x })
+                    }
+                    body += SVGChart.bands(title: "\(metric.label) against \(axis)", xLabel: axis, yLabel: metric.label,
+                                           series: series, categories: numeric ? nil : values)
+                }
+            }
+            body += "</div>\n"
+        }
+        return body
+    }
+
+    /// Numbers by value, then text.
+    static func order(_ a: String, _ b: String) -> Bool {
+        switch (Double(a), Double(b)) {
+        case let (x?, y?): x < y
+        default: a < b
+        }
+    }
+
+    private func page(title: String, body: String) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(SVGChart.escape(title))</title>
         <style>

@@ -34,6 +34,40 @@ enum SVGChart {
         return svg + "</svg>"
     }
 
+    /// A mean with its confidence interval at one x.
+    struct Band {
+        var name: String
+        var points: [(x: Double, mean: Double, lower: Double, upper: Double)]
+    }
+
+    /// Lines through means with shaded confidence bands; `categories` labels
+    /// x = 0, 1, ... when the varied values are not numbers.
+    static func bands(title: String, xLabel: String, yLabel: String, series: [Band], categories: [String]? = nil) -> String {
+        let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.flatMap { [$0.lower, $0.upper] } }
+        guard var xMin = xs.min(), var xMax = xs.max() else { return empty(title) }
+        if xMin == xMax { xMin -= 1; xMax += 1 }
+        let yMin = min(0, ys.min() ?? 0), yTop = niceCeiling(max(ys.max() ?? 1, 1e-9))
+        var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
+        svg += axes(xMin: categories == nil ? xMin : nil, xMax: categories == nil ? xMax : nil, yMin: yMin, yMax: yTop)
+        if let categories {
+            for (i, label) in categories.enumerated() {
+                svg += "<text x=\"\(fmt(sx(Double(i), xMin, xMax)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
+            }
+        }
+        for (i, s) in series.enumerated() {
+            let upper = s.points.map { "\(fmt(sx($0.x, xMin, xMax))),\(fmt(sy($0.upper, yMin, yTop)))" }
+            let lower = s.points.reversed().map { "\(fmt(sx($0.x, xMin, xMax))),\(fmt(sy($0.lower, yMin, yTop)))" }
+            svg += "<polygon class=\"band\" points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color(i))\" fill-opacity=\"0.18\" stroke=\"none\"/>"
+            let line = s.points.map { "\(fmt(sx($0.x, xMin, xMax))),\(fmt(sy($0.mean, yMin, yTop)))" }
+            svg += "<polyline class=\"series\" points=\"\(line.joined(separator: " "))\" fill=\"none\" stroke=\"\(color(i))\" stroke-width=\"1.8\"/>"
+            for p in s.points {
+                svg += "<circle cx=\"\(fmt(sx(p.x, xMin, xMax)))\" cy=\"\(fmt(sy(p.mean, yMin, yTop)))\" r=\"2.5\" fill=\"\(color(i))\"><title>\(escape(s.name)): \(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
+            }
+        }
+        svg += legend(series.map(\.name))
+        return svg + "</svg>"
+    }
+
     /// Bars per category; with several series, bars side by side (`stacked`: on top of each other).
     static func bars(title: String, xLabel: String, yLabel: String, categories: [String], series: [Series], stacked: Bool) -> String {
         guard !categories.isEmpty, !series.isEmpty else { return empty(title) }

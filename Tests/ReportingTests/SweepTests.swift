@@ -75,5 +75,9 @@ import TestSupport
         #expect(throws: InputError.self) { try SweepStore.merge(shardPaths + [shardPaths[0]], into: mergedPath + "-2") }
         let table = SweepStatistics(merged, keys: ["policy", "hosts[0].count"]).formatted()
         #expect(table.contains("worst-fit") && table.contains(" ± "))
+        // The report of a sweep database: each metric against the varied key, one band per policy.
+        let html = try Report(database: try ResultsDatabase(path: mergedPath)).html(title: "sweep")
+        #expect(html.contains("accepted % against hosts[0].count") && html.contains("policy=worst-fit"))
+        #expect(html.components(separatedBy: "<polygon").count - 1 >= 2 * 5)
     }
 }
