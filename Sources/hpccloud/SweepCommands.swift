@@ -112,7 +112,11 @@ struct Sweep: ParsableCommand {
     func writeSlurm(directory: String, plan: SweepPlan) throws {
         let count = shards ?? min(plan.runCount, 8)
         let dir = URL(fileURLWithPath: directory).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw InputError(file: dir, message: "cannot create the Slurm directory: \(error.localizedDescription)")
+        }
         let tool = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let scenarioPath = URL(fileURLWithPath: scenario).standardizedFileURL.path
         let hardwareDir = try hardware.catalog(scenarioPath: scenario).directory

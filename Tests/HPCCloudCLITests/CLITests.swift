@@ -255,4 +255,17 @@ struct Tool {
         let listing = try Tool.run(["report", path])
         #expect(listing.stdout.contains("interrupted (incomplete)"), "\(listing.stdout)")
     }
+
+    @Test func capacityOnThe64HostScenarioNamesTheBindingLimit() throws {
+        let result = try Tool.run(["capacity", "Workloads/cx3-private-cloud-64.yaml", "--target", "rejection<=0.01", "--vary-rate"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Answer: the highest arrival rate meeting rejection<=0.01 lies between"))
+        #expect(result.stdout.contains("Binding limit just past it: cores"))
+        let limits = try Tool.run(["limits", "Workloads/cx6-vswitch-1024.yaml"])
+        #expect(limits.status == 0 && limits.stdout.contains("EXCEEDS the LID space of 49151"))
+        let slurm = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--slurm", "/dev/null/x"])
+        #expect(slurm.status == 2 && slurm.stderr.contains("cannot create the Slurm directory"))
+        let badKey = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "hosts[0].sriovMode=vswitch", "--no-db"])
+        #expect(badKey.status == 2 && badKey.stderr.contains("unknown SR-IOV mode 'vswitch'"))
+    }
 }
