@@ -4,7 +4,7 @@ import PackageDescription
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
 //   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
 //   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
-//   SimKernel -> {HeapModule, CGSL}
+//   SimKernel -> {HeapModule, CGSL};  ConnectX (production backend) -> {CIBVerbs, Allocation, GRDB}
 // Release builds skip the runtime exclusivity checks in the hot modules (a third
 // of the engine's time in profiles); debug builds, which run the tests, keep them.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -40,13 +40,16 @@ let package = Package(
         .target(name: "Reporting", dependencies: [
             "Simulation", "CloudModel", "Allocation", "SimKernel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "ConnectX", dependencies: [
+            "CIBVerbs", "Allocation", "CloudModel", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .executableTarget(name: "hpccloud", dependencies: [
-            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting",
+            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting", "ConnectX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Test support: fixtures and the naive reference policies, shared by test targets.
-        .target(name: "TestSupport", dependencies: ["Allocation", "CloudModel", "CGSL"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Allocation", "CloudModel", "CGSL", "ConnectX"], path: "Tests/TestSupport"),
         .testTarget(name: "SimKernelTests", dependencies: ["SimKernel"]),
         .testTarget(name: "CloudModelTests", dependencies: ["CloudModel", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "CloudModel", "TestSupport"]),
@@ -59,5 +62,6 @@ let package = Package(
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "Reporting", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),
+        .testTarget(name: "ConnectXTests", dependencies: ["ConnectX", "Allocation", "CloudModel", "TestSupport"]),
     ]
 )
