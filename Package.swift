@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Simulation", "TestSupport",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "Reporting", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "Reporting", "ConnectX", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),
         .testTarget(name: "ConnectXTests", dependencies: ["ConnectX", "Allocation", "CloudModel", "TestSupport"]),
     ]

@@ -1,3 +1,4 @@
+import ConnectX
 import Foundation
 import Testing
 import TestSupport
@@ -267,5 +268,31 @@ struct Tool {
         #expect(slurm.status == 2 && slurm.stderr.contains("cannot create the Slurm directory"))
         let badKey = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "hosts[0].sriovMode=vswitch", "--no-db"])
         #expect(badKey.status == 2 && badKey.stderr.contains("unknown SR-IOV mode 'vswitch'"))
+    }
+
+    /// Real libibverbs: on this machine (no RDMA device) discovery says so in one line.
+    @Test func fabricDiscoverCallsLibibverbsForReal() throws {
+        let result = try Tool.run(["fabric", "discover"])
+        if VerbsDiscovery.devices().isEmpty {
+            #expect(result.status == 2 && result.stderr == "hpccloud: error: libibverbs: no RDMA devices found\n")
+        } else {
+            #expect(result.status == 0 && result.stdout.contains("hosts:"))
+        }
+    }
+
+    @Test func fabricDiscoverReadsASysfsTreeAndPrintsAScenarioEntry() throws {
+        let root = try temporaryDirectory()
+        let fake = FakeSysfs()
+        fake.addMLX4(vfs: 7, pkeys: [0xffff, 0x8001])
+        fake.addMLX5(vfs: 4)
+        try fake.materialize(at: root)
+        let result = try Tool.run(["fabric", "discover", "--sysfs-root", root])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("mlx4_0: mlx4_core at 0000:04:00.0, fw 2.42.5000, node GUID 0x0002c90300a1b2c0, 7 VFs present of 63, profile connectx-3"))
+        #expect(result.stdout.contains("mlx5_0: mlx5_core at 0000:81:00.0") && result.stdout.contains("4 VFs (sriov_numvfs) of 127, profile connectx-6"))
+        #expect(result.stdout.contains("hca: connectx-3, vfs: 7, pkeyTable: 16"))
+        let empty = try temporaryDirectory()
+        let none = try Tool.run(["fabric", "discover", "--sysfs-root", empty])
+        #expect(none.status == 2 && none.stderr.contains("no RDMA devices found"))
     }
 }

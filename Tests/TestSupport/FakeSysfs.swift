@@ -84,6 +84,23 @@ public final class FakeSysfs: SysfsAccess {
         return files[path] != nil || links[path] != nil || files.keys.contains { $0.hasPrefix(prefix) } || links.keys.contains { $0.hasPrefix(prefix) }
     }
 
+    /// Writes the tree to disk under `root` (files and symlinks) for tools
+    /// that read a real directory (`--sysfs-root`). The rules stay behind.
+    public func materialize(at root: String) throws {
+        let fm = FileManager.default
+        for (path, file) in files {
+            let full = root + path
+            try fm.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try (file.value + "\n").write(toFile: full, atomically: false, encoding: .utf8)
+        }
+        for (path, target) in links {
+            let full = root + path
+            try fm.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? fm.removeItem(atPath: full)
+            try fm.createSymbolicLink(atPath: full, withDestinationPath: "../" + target)
+        }
+    }
+
     // MARK: Trees
 
     /// VF functions appear and disappear with the count, as the PCI core makes them.
