@@ -160,6 +160,9 @@ public final class AllocationEngine {
 
     public var runningClusters: Int { state.clusters.count }
 
+    /// The running clusters' ids, ascending.
+    public var clusterIDs: [Int64] { state.clusters.keys.sorted() }
+
     /// What is in use now, subnet- and cloud-wide.
     public var usage: Usage {
         Usage(physicalCores: state.usedPhysicalCores, vfs: state.usedVFsTotal,

@@ -39,7 +39,14 @@ public final class FakeSysfs: SysfsAccess {
         return file.value
     }
 
+    /// The next write to a path containing this text fails with EIO (a crash or a flaky device, for tests).
+    public var failNextWrite: String?
+
     public func write(_ path: String, _ value: String) throws {
+        if let text = failNextWrite, path.contains(text) {
+            failNextWrite = nil
+            throw SysfsError("write", path: path, value: value, errno: EIO)
+        }
         guard var file = files[path] else { throw SysfsError("write", path: path, value: value, errno: ENOENT) }
         let fail = { (code: Int32) in SysfsError("write", path: path, value: value, errno: code) }
         switch file.rule {
@@ -98,6 +105,15 @@ public final class FakeSysfs: SysfsAccess {
             try fm.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try? fm.removeItem(atPath: full)
             try fm.createSymbolicLink(atPath: full, withDestinationPath: "../" + target)
+        }
+    }
+
+    /// What the subnet manager does to an mlx4 port: the physical pkey table
+    /// (class view and iov view) becomes `pkeys`, the rest empty.
+    public func programPhysicalPKeys(device: String, _ pkeys: [Int]) {
+        for view in ["/sys/class/infiniband/\(device)/ports/1/pkeys", "/sys/class/infiniband/\(device)/iov/ports/1/pkeys"] {
+            let length = files.keys.filter { $0.hasPrefix(view + "/") }.count
+            for i in 0..<length { files[view + "/\(i)"]?.value = String(format: "0x%04x", i < pkeys.count ? pkeys[i] : 0) }
         }
     }
 
