@@ -4,9 +4,10 @@
 # make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
-# The tests also render the HTML report in headless Chromium and run a sweep on a
-# single-node Slurm (slurmctld, slurmd, munged started by the test).
-TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge
+# The tests also render the HTML report in headless Chromium, run a sweep on a
+# single-node Slurm (slurmctld, slurmd, munged started by the test), and run the
+# real OpenSM on an ibsim fabric.
+TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 

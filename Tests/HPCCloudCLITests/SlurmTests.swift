@@ -15,20 +15,11 @@ import TestSupport
     }
 
     /// Runs `command` under bash with `environment` added, output merged, killed after `timeout` s.
+    /// Spawned with a clean signal mask, so the daemons it starts can be stopped (see `CleanSpawn`).
     @discardableResult
     static func shell(_ command: String, environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Shell {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", command]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if process.isRunning { process.terminate() } }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Shell(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let result = try CleanSpawn.run("/bin/bash", ["-c", command], environment: environment, timeout: timeout)
+        return Shell(status: result.status, output: result.output)
     }
 
     @Test func aShardedSweepOnSlurmEqualsTheWholeRun() throws {
