@@ -295,4 +295,40 @@ struct Tool {
         let none = try Tool.run(["fabric", "discover", "--sysfs-root", empty])
         #expect(none.status == 2 && none.stderr.contains("no RDMA devices found"))
     }
+
+    @Test func operatorCommandsRehearseThenDriveASysfsTree() throws {
+        let dir = try temporaryDirectory()
+        let scenario = dir + "/cloud.yaml"
+        try "hosts:\n  - { count: 2, cores: 8, memoryGiB: 32, hca: connectx-6, vfs: 4 }\n".write(toFile: scenario, atomically: true, encoding: .utf8)
+        // Rehearsal on the simulated backend.
+        let state = ["--state", dir + "/rehearsal.sqlite", "--hardware", Fixtures.hardwareDirectory]
+        let create = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "3", "--vcores", "4", "--scenario", scenario] + state)
+        #expect(create.status == 0 && create.stdout == "cluster 1 (alice): accepted, pkey 0x0001: host 0 VF 0, host 0 VF 1, host 1 VF 0\n", "\(create.stderr)")
+        let plan = try Tool.run(["plan"] + state)
+        #expect(plan.stdout.contains("sim1: VF 0: attach to pkey 0x0001"))
+        #expect(try Tool.run(["apply"] + state).status == 0)
+        #expect(try Tool.run(["apply"] + state).stdout == "nothing to do: the hardware matches the engine\n")
+        let partitions = try Tool.run(["partitions", "--print"] + state)
+        #expect(partitions.stdout.contains("c1=0x0001 : 0x0002c90300000001=full, 0x0002c90300000101=full ;"))
+
+        // The same commands on the connectx backend, against two hosts' sysfs trees on disk.
+        let root = dir + "/hosts"
+        for (i, name) in ["h0", "h1"].enumerated() {
+            let fake = FakeSysfs()
+            fake.addMLX5(nodeGUID: 0x9803_9b03_0000_0000 + UInt64(i) << 16, vfs: 4, totalVFs: 8)
+            try fake.materialize(at: "\(root)/\(name)")
+        }
+        let hw = ["--state", dir + "/hw.sqlite", "--backend", "connectx", "--sysfs-root", root, "--hardware", Fixtures.hardwareDirectory]
+        let real = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "3", "--vcores", "4", "--scenario", scenario, "--apply"] + hw)
+        #expect(real.status == 0, "\(real.stderr)")
+        #expect(real.stdout.contains("applied: h1: VF 0: attach to pkey 0x0001 with GUID 0x0200000001000001"))
+        let node = try String(contentsOfFile: root + "/h1/sys/bus/pci/devices/0000:81:00.0/sriov/0/node", encoding: .utf8)
+        #expect(node == "02:00:00:00:01:00:00:01\n")
+        let policy = try String(contentsOfFile: root + "/h0/sys/bus/pci/devices/0000:81:00.0/sriov/2/policy", encoding: .utf8)
+        #expect(policy == "Down\n")
+        let deleted = try Tool.run(["cluster", "delete", "--id", "1", "--apply"] + hw)
+        #expect(deleted.stdout.contains("applied: h0: VF 0: detach"))
+        let mismatch = try Tool.run(["cluster", "list", "--backend", "simulated"] + hw.filter { $0 != "connectx" && $0 != "--backend" })
+        #expect(mismatch.status == 2 && mismatch.stderr.contains("drives the connectx backend"))
+    }
 }
