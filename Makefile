@@ -1,6 +1,7 @@
 # make demo: install what is missing, build release, run the default simulation.
 # make test: install what is missing, build, run every test.
 # make example-report: regenerate Reports/reference/example-report.{html,png}.
+# make bench: run the benchmark suite (release) and write Reports/benchmarks/<date>.md.
 # make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
@@ -11,7 +12,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge ibsim-utils libuma
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps test-deps install-packages build release demo test reproduce example-report clean
+.PHONY: deps test-deps install-packages build release demo test reproduce example-report bench clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
@@ -49,6 +50,10 @@ example-report: release test-deps
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2600 \
 	  --screenshot=$(CURDIR)/Reports/reference/example-report.png file://$(CURDIR)/Reports/reference/example-report.html
 	rm -f Reports/reference/example.sqlite
+
+bench: release
+	mkdir -p Reports/benchmarks
+	$(RELEASE_BIN) bench --out Reports/benchmarks/$$(date -u +%Y-%m-%d).md > /dev/null
 
 test: test-deps
 	$(SWIFT) build --build-tests

@@ -4,7 +4,7 @@ import PackageDescription
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
 //   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
 //   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
-//   SimKernel -> {HeapModule, CGSL};  ConnectX (production backend) -> {CIBVerbs, Allocation, GRDB}
+//   SimKernel -> CGSL (its own 4-ary event heap);  ConnectX (production backend) -> {CIBVerbs, Allocation, GRDB}
 // Release builds skip the runtime exclusivity checks in the hot modules (a third
 // of the engine's time in profiles); debug builds, which run the tests, keep them.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -19,7 +19,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
@@ -28,9 +27,7 @@ let package = Package(
         .systemLibrary(name: "CGSL", pkgConfig: "gsl", providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(name: "CIBVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
 
-        .target(name: "SimKernel", dependencies: [
-            "CGSL", .product(name: "HeapModule", package: "swift-collections"),
-        ], swiftSettings: hotPath),
+        .target(name: "SimKernel", dependencies: ["CGSL"], swiftSettings: hotPath),
         .target(name: "CloudModel", dependencies: ["Yams"]),
         .target(name: "Allocation", dependencies: ["CloudModel"], swiftSettings: hotPath),
         .target(name: "Workloads", dependencies: ["SimKernel", "CloudModel"]),

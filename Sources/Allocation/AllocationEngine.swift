@@ -238,24 +238,32 @@ public final class AllocationEngine {
     func capacity(ofHost h: Int) -> Capacity {
         let pinned = state.pinnedVcores[h], dynamic = state.dynamicVcores[h]
         let free = cores[h] - pinned - overcommit.physicalCores(forDynamic: dynamic)
+        let slack = overcommit.dynamicCapacity(ofPhysical: cores[h] - pinned) - dynamic
+        let hpcReady = vfs[h] > state.usedVFs[h] && pkeyEntries[h] > state.usedPKeyEntries[h]
         return Capacity(freeCores: Int32(free),
-                        dynamicSlack: Int32(overcommit.dynamicCapacity(ofPhysical: cores[h] - pinned) - dynamic),
+                        dynamicSlack: Int32(slack),
                         freeMemoryMiB: Int32(memoryMiB[h] - state.usedMemoryMiB[h]),
                         freeVFs: Int32(vfs[h] - state.usedVFs[h]),
                         freePKeyEntries: Int32(pkeyEntries[h] - state.usedPKeyEntries[h]),
                         lidExempt: needsLIDPerVF[h] ? 0 : 1,
-                        minFreeCores: Int32(free))
+                        minFreeCores: Int32(free),
+                        hpcFreeCores: hpcReady ? Int32(free) : Demand.none,
+                        hpcDynamicSlack: hpcReady ? Int32(slack) : Demand.none)
     }
 
     /// The index demand of one more VM of `shape` on a host not yet holding the cluster.
     func demand(_ shape: VMShape, newPKeyEntry: Bool = true) -> Demand {
         let hpc = shape.kind == .hpc
-        return Demand(freeCores: shape.pinning == .fixed ? Int32(shape.vcores) : Demand.none,
-                      dynamicSlack: shape.pinning == .dynamic ? Int32(shape.vcores) : Demand.none,
+        let fixed = shape.pinning == .fixed
+        let conditioned = hpc && newPKeyEntry
+        return Demand(freeCores: fixed ? Int32(shape.vcores) : Demand.none,
+                      dynamicSlack: fixed ? Demand.none : Int32(shape.vcores),
                       freeMemoryMiB: Int32(clamping: shape.memoryMiB),
                       freeVFs: hpc ? 1 : Demand.none,
                       freePKeyEntries: hpc && newPKeyEntry ? 1 : Demand.none,
-                      lidExempt: hpc && state.lidsInUse >= lidSpace ? 1 : Demand.none)
+                      lidExempt: hpc && state.lidsInUse >= lidSpace ? 1 : Demand.none,
+                      hpcFreeCores: conditioned && fixed ? Int32(shape.vcores) : Demand.none,
+                      hpcDynamicSlack: conditioned && !fixed ? Int32(shape.vcores) : Demand.none)
     }
 
     private func fitsSomeEmptyHost(_ shape: VMShape) -> Bool {

@@ -16,10 +16,18 @@ struct Capacity: Equatable {
     var lidExempt: Int32
     /// Min of freeCores over the range: the lower bound that prunes best-fit.
     var minFreeCores: Int32
+    /// freeCores and dynamicSlack of the hosts that also have a free VF and a
+    /// free pkey entry (else `Demand.none`, which only unconstrained demands meet), max over the range. Why: with independent
+    /// maxima a range whose free cores and free VFs sit on different hosts looks
+    /// able to take an hpc VM, and a search would descend into all of it
+    /// (fragmented clouds turned first-fit into a scan).
+    var hpcFreeCores: Int32
+    var hpcDynamicSlack: Int32
 
     /// A padding leaf beyond the last host: never fits, never wins a min.
     static let padding = Capacity(freeCores: .min, dynamicSlack: .min, freeMemoryMiB: .min, freeVFs: .min,
-                                  freePKeyEntries: .min, lidExempt: .min, minFreeCores: .max)
+                                  freePKeyEntries: .min, lidExempt: .min, minFreeCores: .max,
+                                  hpcFreeCores: .min, hpcDynamicSlack: .min)
 
     @inline(__always)
     static func combine(_ a: Capacity, _ b: Capacity) -> Capacity {
@@ -29,7 +37,9 @@ struct Capacity: Equatable {
                  freeVFs: max(a.freeVFs, b.freeVFs),
                  freePKeyEntries: max(a.freePKeyEntries, b.freePKeyEntries),
                  lidExempt: max(a.lidExempt, b.lidExempt),
-                 minFreeCores: min(a.minFreeCores, b.minFreeCores))
+                 minFreeCores: min(a.minFreeCores, b.minFreeCores),
+                 hpcFreeCores: max(a.hpcFreeCores, b.hpcFreeCores),
+                 hpcDynamicSlack: max(a.hpcDynamicSlack, b.hpcDynamicSlack))
     }
 }
 
@@ -43,12 +53,16 @@ struct Demand: Equatable {
     var freeVFs: Int32
     var freePKeyEntries: Int32
     var lidExempt: Int32
+    /// The cores demand again, against the VF-and-pkey-conditioned fields (hpc VMs needing a new entry).
+    var hpcFreeCores: Int32
+    var hpcDynamicSlack: Int32
 
     /// True when some host in the range summarized by `c` may fit (exact for a leaf).
     @inline(__always)
     func mayFit(_ c: Capacity) -> Bool {
         c.freeCores >= freeCores && c.dynamicSlack >= dynamicSlack && c.freeMemoryMiB >= freeMemoryMiB
             && c.freeVFs >= freeVFs && c.freePKeyEntries >= freePKeyEntries && c.lidExempt >= lidExempt
+            && c.hpcFreeCores >= hpcFreeCores && c.hpcDynamicSlack >= hpcDynamicSlack
     }
 }
 
@@ -148,8 +162,16 @@ struct CapacityIndex: Equatable {
             best = (value, host)
             return
         }
+        // Best first: the child with the more promising bound goes first (the
+        // left one on a tie), so the incumbent is good early and prunes the rest.
         let half = width / 2
-        search(node: 2 * node, low: low, width: half, demand, bound, score, better, &best)
-        search(node: 2 * node + 1, low: low + half, width: half, demand, bound, score, better, &best)
+        let left = 2 * node, right = left + 1
+        if better(bound(nodes[right]), bound(nodes[left])) {
+            search(node: right, low: low + half, width: half, demand, bound, score, better, &best)
+            search(node: left, low: low, width: half, demand, bound, score, better, &best)
+        } else {
+            search(node: left, low: low, width: half, demand, bound, score, better, &best)
+            search(node: right, low: low + half, width: half, demand, bound, score, better, &best)
+        }
     }
 }

@@ -108,13 +108,28 @@ public struct PlacementQuery {
         }
         let demand = engine.demand(shape)
         let needsFree = shape.pinning == .fixed ? shape.vcores : 0
+        // A new hpc VM can only go where a VF and a pkey entry are free: bound by those hosts' cores.
+        let conditioned = shape.kind == .hpc
         if fewest {
             engine.state.index.bestHost(demand,
                                         bound: { max(0, max(Int($0.minFreeCores), needsFree) - takesAtMost) },
                                         score: freeCoresAfter, better: <, best: &best)
-        } else {
+        } else if shape.pinning == .fixed {
             engine.state.index.bestHost(demand,
-                                        bound: { Int($0.freeCores) - takesAtLeast },
+                                        bound: { Int(conditioned ? $0.hpcFreeCores : $0.freeCores) - takesAtLeast },
+                                        score: freeCoresAfter, better: >, best: &best)
+        } else {
+            // Dynamic: with C = cores - pinned, d dynamic and r = p/q, the score is
+            // floor((C p - (d + v) q) / p) <= floor((q (slack - v) + q - 1) / p), exact
+            // when q = 1, and increasing in the slack: the subtree's max slack bounds it
+            // (the free-cores bound is loose by a core and pruned nothing on clouds of idle hosts).
+            let (p, q) = (r.numerator, r.denominator), v = shape.vcores
+            engine.state.index.bestHost(demand,
+                                        bound: { summary in
+                                            let slack = Int(conditioned ? summary.hpcDynamicSlack : summary.dynamicSlack)
+                                            let numerator = q * (slack - v) + q - 1
+                                            return numerator >= 0 ? numerator / p : -((-numerator + p - 1) / p)
+                                        },
                                         score: freeCoresAfter, better: >, best: &best)
         }
         return best?.host

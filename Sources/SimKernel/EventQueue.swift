@@ -1,4 +1,3 @@
-import HeapModule
 
 /// Simulated time in integer nanoseconds: equal instants compare equal, and
 /// runs reproduce bit for bit (SEMANTICS section 1).
@@ -40,24 +39,31 @@ public struct EventHandle: Hashable, Sendable {
 
 /// A priority queue of events with a total order and lazy cancellation.
 ///
+/// A 4-ary min-heap: a node's children sit together and the tree is half as
+/// deep as a binary heap; sifting moves a hole instead of swapping. The event
+/// times live in their own array beside the entries, so the comparisons on the
+/// way down read 8 bytes per child (four children in half a cache line) and
+/// touch the full keys only on equal times. (swift-collections' min-max heap,
+/// used before, ran at 6.1M events/s on the benchmark's hold model; this runs
+/// at 8.5M. A slab of keys with 16-byte heap nodes measured slower here.)
+///
 /// `Payload` should be a small trivial value type (no references) so that
-/// scheduling never allocates beyond the heap's amortized growth.
+/// scheduling never allocates beyond the arrays' amortized growth.
 public struct EventQueue<Payload> {
     @usableFromInline
-    struct Entry: Comparable {
+    struct Entry {
         @usableFromInline let key: EventKey
         @usableFromInline let payload: Payload
 
-        @usableFromInline init(key: EventKey, payload: Payload) {
+        @inlinable init(key: EventKey, payload: Payload) {
             self.key = key
             self.payload = payload
         }
-
-        @inlinable static func < (a: Entry, b: Entry) -> Bool { a.key < b.key }
-        @inlinable static func == (a: Entry, b: Entry) -> Bool { a.key == b.key }
     }
 
-    @usableFromInline var heap = Heap<Entry>()
+    /// `times[i] == entries[i].key.time`, kept apart for the sift comparisons.
+    @usableFromInline var times: [SimTime] = []
+    @usableFromInline var entries: [Entry] = []
     @usableFromInline var nextSequence: UInt64 = 0
     @usableFromInline var cancelled = Set<UInt64>()
 
@@ -65,7 +71,7 @@ public struct EventQueue<Payload> {
 
     /// Events scheduled and not yet popped or cancelled.
     /// - Complexity: O(1)
-    public var count: Int { heap.count - cancelled.count }
+    public var count: Int { entries.count - cancelled.count }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -76,7 +82,10 @@ public struct EventQueue<Payload> {
     public mutating func schedule(at time: SimTime, eventClass: UInt8, id: Int64, _ payload: Payload) -> EventHandle {
         let sequence = nextSequence
         nextSequence &+= 1
-        heap.insert(Entry(key: EventKey(time: time, eventClass: eventClass, id: id, sequence: sequence), payload: payload))
+        let entry = Entry(key: EventKey(time: time, eventClass: eventClass, id: id, sequence: sequence), payload: payload)
+        times.append(time)
+        entries.append(entry)
+        siftUp(entry, from: entries.count - 1)
         return EventHandle(sequence: sequence)
     }
 
@@ -86,8 +95,7 @@ public struct EventQueue<Payload> {
     ///   checked in debug builds only, because the check is O(n).
     /// - Complexity: O(1) amortized
     public mutating func cancel(_ handle: EventHandle) {
-        assert(!cancelled.contains(handle.sequence)
-               && heap.unordered.contains(where: { $0.key.sequence == handle.sequence }),
+        assert(!cancelled.contains(handle.sequence) && entries.contains(where: { $0.key.sequence == handle.sequence }),
                "cancel of an event that is not pending")
         cancelled.insert(handle.sequence)
     }
@@ -95,26 +103,83 @@ public struct EventQueue<Payload> {
     /// The earliest pending event's key, without removing it.
     /// - Complexity: O(log n) amortized (drops cancelled entries on the way)
     public mutating func peekKey() -> EventKey? {
-        dropCancelledTop()
-        return heap.min?.key
+        while let top = entries.first, !cancelled.isEmpty, cancelled.remove(top.key.sequence) != nil { _ = removeMin() }
+        return entries.first?.key
     }
 
     /// Removes and returns the earliest pending event.
     /// - Complexity: O(log n) amortized
     @inlinable
     public mutating func pop() -> (key: EventKey, payload: Payload)? {
-        while let entry = heap.popMin() {
+        while let entry = removeMin() {
             if !cancelled.isEmpty, cancelled.remove(entry.key.sequence) != nil { continue }
             return (entry.key, entry.payload)
         }
         return nil
     }
 
-    @usableFromInline
-    mutating func dropCancelledTop() {
-        while let top = heap.min, !cancelled.isEmpty, cancelled.contains(top.key.sequence) {
-            cancelled.remove(top.key.sequence)
-            _ = heap.popMin()
+    @inlinable
+    mutating func removeMin() -> Entry? {
+        guard let last = entries.popLast() else { return nil }
+        times.removeLast()
+        guard !entries.isEmpty else { return last }
+        let top = entries[0]
+        siftDown(last)
+        return top
+    }
+
+    /// Moves `moving` (at `index`) up to its place.
+    @inlinable
+    mutating func siftUp(_ moving: Entry, from index: Int) {
+        let time = moving.key.time
+        times.withUnsafeMutableBufferPointer { times in
+            entries.withUnsafeMutableBufferPointer { heap in
+                var hole = index
+                while hole > 0 {
+                    let parent = (hole - 1) >> 2
+                    let parentTime = times[parent]
+                    guard time < parentTime || (time == parentTime && moving.key < heap[parent].key) else { break }
+                    times[hole] = parentTime
+                    heap[hole] = heap[parent]
+                    hole = parent
+                }
+                times[hole] = time
+                heap[hole] = moving
+            }
+        }
+    }
+
+    /// Places `moving` from the root down, into the hole left by the minimum.
+    @inlinable
+    mutating func siftDown(_ moving: Entry) {
+        let time = moving.key.time
+        times.withUnsafeMutableBufferPointer { times in
+            entries.withUnsafeMutableBufferPointer { heap in
+                let count = heap.count
+                var hole = 0
+                while true {
+                    let first = 4 * hole + 1
+                    guard first < count else { break }
+                    var best = first
+                    var bestTime = times[first]
+                    let end = min(first + 4, count)
+                    var child = first + 1
+                    while child < end {
+                        let childTime = times[child]
+                        if childTime < bestTime || (childTime == bestTime && heap[child].key < heap[best].key) {
+                            best = child
+                            bestTime = childTime
+                        }
+                        child += 1
+                    }
+                    guard bestTime < time || (bestTime == time && heap[best].key < moving.key) else { break }
+                    times[hole] = bestTime
+                    heap[hole] = heap[best]
+                    hole = best
+                }
+                times[hole] = time
+                heap[hole] = moving
+            }
         }
     }
 }

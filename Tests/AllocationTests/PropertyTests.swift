@@ -41,7 +41,7 @@ import TestSupport
             let cloud = Self.randomCloud(&rng)
             let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
             let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
-            let naivePolicy = NaivePolicies.make(policyName, random: TestRandomSource(seed: seed))
+            let naivePolicy = ReferencePolicies.make(policyName, random: TestRandomSource(seed: seed))
             var running: [Int64] = []
             var nextID: Int64 = 1
             for step in 0..<150 {

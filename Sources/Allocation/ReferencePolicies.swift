@@ -1,10 +1,10 @@
-import Allocation
 import CloudModel
 
 /// Reference policies written straight from SEMANTICS section 5: each scans
-/// every host with the literal host rules (`query.fits`), no index. The indexed
-/// policies must make the same decision as these, VM by VM.
-public enum NaivePolicies {
+/// every host with the literal host rules (`query.fits`), no index, O(H) per
+/// VM. The indexed policies must make the same decision as these, VM by VM
+/// (the property tests and `hpccloud bench` check it).
+public enum ReferencePolicies {
     public static func make(_ name: String, random: RandomSource) -> any PlacementPolicy {
         switch name {
         case "first-fit": NaiveFirstFit()
@@ -23,7 +23,7 @@ public enum NaivePolicies {
 
 struct NaiveFirstFit: PlacementPolicy {
     let name = "naive-first-fit"
-    func chooseHost(for query: PlacementQuery) -> Int? { NaivePolicies.allFitting(query).first }
+    func chooseHost(for query: PlacementQuery) -> Int? { ReferencePolicies.allFitting(query).first }
 }
 
 struct NaiveExtreme: PlacementPolicy {
@@ -31,7 +31,7 @@ struct NaiveExtreme: PlacementPolicy {
     var name: String { fewest ? "naive-best-fit" : "naive-worst-fit" }
     func chooseHost(for query: PlacementQuery) -> Int? {
         var best: (free: Int, host: Int)?
-        for host in NaivePolicies.allFitting(query) {
+        for host in ReferencePolicies.allFitting(query) {
             let free = query.freeCoresAfter(host)
             if let b = best, fewest ? free >= b.free : free <= b.free { continue }
             best = (free, host)
@@ -43,7 +43,7 @@ struct NaiveExtreme: PlacementPolicy {
 struct NaivePKeyPack: PlacementPolicy {
     let name = "naive-pkey-pack"
     func chooseHost(for query: PlacementQuery) -> Int? {
-        let fitting = NaivePolicies.allFitting(query)
+        let fitting = ReferencePolicies.allFitting(query)
         if query.shape.kind == .hpc, let own = fitting.first(where: query.clusterHosts.contains) { return own }
         return fitting.first
     }
@@ -54,7 +54,7 @@ struct NaiveRandom: PlacementPolicy {
     let name = "naive-random"
     let random: RandomSource
     func chooseHost(for query: PlacementQuery) -> Int? {
-        let fitting = NaivePolicies.allFitting(query)
+        let fitting = ReferencePolicies.allFitting(query)
         guard !fitting.isEmpty else { return nil }
         for _ in 0..<RandomFit.draws {
             let host = random.uniformInt(below: query.hostCount)

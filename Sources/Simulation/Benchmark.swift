@@ -1,0 +1,206 @@
+import Allocation
+import CloudModel
+import Foundation
+import SimKernel
+import Workloads
+
+/// `hpccloud bench`: a fixed suite. Each case reports wall time, events and
+/// requests per second, peak memory (the OS's VmHWM, reset per case) and a
+/// checksum of its decisions, so a faster run that decides differently shows.
+public enum Benchmark {
+    public struct Result: Sendable {
+        public var name: String
+        public var seconds: Double
+        public var events: Int
+        public var requests: Int
+        public var peakMiB: Double
+        public var checksum: UInt64
+        /// For cases also run with the O(H) reference policy: whether its checksum matched.
+        public var referenceMatches: Bool?
+        public var note: String = ""
+
+        public var eventsPerSecond: Double { Double(events) / max(seconds, 1e-9) }
+        public var requestsPerSecond: Double { Double(requests) / max(seconds, 1e-9) }
+    }
+
+    /// FNV-1a, 64 bits: over decision bytes.
+    struct Checksum {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        mutating func add(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes {
+                value ^= UInt64(byte)
+                value &*= 0x0000_0100_0000_01b3
+            }
+        }
+        mutating func add(_ x: Int64) { withUnsafeBytes(of: x.littleEndian) { add($0) } }
+    }
+
+    // MARK: Peak memory
+
+    /// Resets the kernel's peak-RSS mark for this process (`clear_refs` 5).
+    static func resetPeak() {
+        // A plain write(2): Foundation's file writing would try to create or truncate a procfs file.
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        guard fd >= 0 else { return }
+        _ = write(fd, "5", 1)
+        close(fd)
+    }
+
+    /// VmHWM from /proc/self/status, in MiB.
+    static func peakMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib / 1024
+    }
+
+    static func measure(_ name: String, _ body: () -> (events: Int, requests: Int, checksum: UInt64)) -> Result {
+        resetPeak()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let outcome = body()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Result(name: name, seconds: seconds, events: outcome.events, requests: outcome.requests,
+                      peakMiB: peakMiB(), checksum: outcome.checksum)
+    }
+
+    // MARK: Cases
+
+    /// The event kernel alone, classic hold model: 65,536 pending events; each
+    /// step pops the earliest and schedules one a random time later.
+    public static func eventKernel(events: Int = 10_000_000) -> Result {
+        measure("event kernel: \(events / 1_000_000)M events (hold model, 65,536 pending)") {
+            var queue = EventQueue<Int32>()
+            var random = SplitMix(seed: 1)
+            for i in 0..<65_536 { queue.schedule(at: Int64(random.next() % 1_000_000), eventClass: 0, id: Int64(i), Int32(i)) }
+            var checksum = Checksum()
+            for i in 0..<events {
+                let (key, payload) = queue.pop()!
+                if i & 1023 == 0 { checksum.add(key.time ^ Int64(payload)) }
+                queue.schedule(at: key.time + Int64(random.next() % 1_000_000), eventClass: 0, id: Int64(65_536 + i), payload)
+            }
+            return (events, 0, checksum.value)
+        }
+    }
+
+    /// A cloud of `hosts` identical hosts (32 cores, 256 GiB, 15 VFs, ConnectX-3,
+    /// overcommit 2). The LID space is opened up: one subnet holds at most 49,151
+    /// ports, and these are performance cases, not a buildable fabric.
+    public static func cloud(hosts: Int, catalog: HardwareCatalog) -> CloudSpec {
+        let hca = catalog.hcas["connectx-3"]!
+        return CloudSpec(groups: [HostGroup(count: hosts, cores: 32, memoryMiB: 256 * 1024, hca: hca, vfs: 15)],
+                         overcommit: Overcommit(2, 1), subnet: SubnetSpec(switches: 1, lidSpace: Int.max / 4))
+    }
+
+    /// Placement alone: `operations` admissions of 1-4 VM clusters of mixed
+    /// shapes, releasing the oldest cluster first whenever `4 x hosts` are running.
+    public static func placement(policy name: String, hosts: Int, operations: Int, catalog: HardwareCatalog,
+                                 reference: Bool = false) -> Result {
+        let label = "placement: \(name), \(hosts.formatted()) hosts, \(operations.formatted()) admissions" + (reference ? " (O(H) reference)" : "")
+        return measure(label) {
+            let engine = AllocationEngine(cloud: cloud(hosts: hosts, catalog: catalog))
+            let source = SplitMixSource(seed: 7)
+            let policy = reference ? ReferencePolicies.make(name, random: source) : PlacementPolicies.make(name, random: source)!
+            var random = SplitMix(seed: 3)
+            var live: [Int64] = []
+            live.reserveCapacity(4 * hosts)
+            var oldest = 0
+            var checksum = Checksum()
+            var placements = 0
+            for id in 1...Int64(operations) {
+                if live.count - oldest >= 4 * hosts {
+                    engine.release(cluster: live[oldest])
+                    oldest += 1
+                }
+                let r = random.next()
+                let shape = VMShape(vcores: [1, 2, 4, 8][Int(r % 4)], memoryMiB: 2048, kind: r & 16 == 0 ? .common : .hpc,
+                                    pinning: r & 32 == 0 ? .fixed : .dynamic)
+                let request = ClusterRequest(id: id, arrival: 0, tenant: "b", vms: 1 + Int((r >> 8) % 4), shape: shape, duration: 0)
+                switch engine.admit(request, policy: policy) {
+                case .accepted(_, let vms):
+                    live.append(id)
+                    placements += vms.count
+                    for vm in vms { checksum.add(Int64(vm.host)) }
+                case .rejected(let reason):
+                    checksum.add(reason.rawValue.utf8)
+                case .ignored:
+                    break
+                }
+            }
+            return (placements, operations, checksum.value)
+        }
+    }
+
+    /// A full simulation: `requests` clusters of 1-16 VMs (10% resize once) on
+    /// `hosts` hosts, arrivals scaled to keep the cloud about 80% busy; the
+    /// checksum covers every decision row.
+    public static func simulation(policy name: String, hosts: Int, requests: Int, catalog: HardwareCatalog) -> Result {
+        measure("simulation: \(name), \(requests.formatted()) requests, \(hosts.formatted()) hosts") {
+            // Capacity ~ hosts x 32 cores x 2; a cluster holds ~8.5 VMs x 2.3 vCPUs for 24 h on average.
+            let perHour = Double(hosts) * 64 * 0.8 / (8.5 * 2.3) / 24
+            let spec = SyntheticWorkloadSpec(
+                requests: requests, arrivals: .poisson(perHour: perHour), vms: .uniform(min: 1, max: 16),
+                vcores: .table([.init(value: 1, weight: 0.3), .init(value: 2, weight: 0.4), .init(value: 4, weight: 0.3)]),
+                memoryGiBPerVcore: 2, lifetime: .exponential(mean: 24 * 3600), commonShare: 0.2, pinnedShare: 0.5,
+                resize: ResizeSpec(probability: 0.1, growShare: 0.5,
+                                   delta: .table([.init(value: 1, weight: 0.5), .init(value: 2, weight: 0.3), .init(value: 4, weight: 0.2)]),
+                                   lifeFraction: 0.25...0.75))
+            let workload = SyntheticWorkload.generate(spec, streams: RandomStreams(seed: 1))
+            return run(workload, cloud: cloud(hosts: hosts, catalog: catalog), policy: name)
+        }
+    }
+
+    /// The Lublin 256-node SWF log repeated back to back to `jobs` jobs, replayed
+    /// on the library's swf-lublin-256 cloud with the default reject admission.
+    public static func swfReplay(_ scenario: Scenario, jobs: Int) throws -> Result {
+        guard case .swf(let spec) = scenario.workload else { preconditionFailure("an SWF scenario") }
+        let log = try SWFImport.read(spec)
+        return measure("SWF replay: Lublin 256-node log x \(jobs / max(log.used, 1)) = \(jobs.formatted()) jobs, \(scenario.cloud.hostCount) hosts") {
+            let span = (log.workload.requests.map(\.arrival).max() ?? 0) + 1
+            var requests: [ClusterRequest] = []
+            requests.reserveCapacity(jobs)
+            var copy: Int64 = 0
+            while requests.count < jobs {
+                for job in log.workload.requests where requests.count < jobs {
+                    var shifted = job
+                    shifted.id = job.id + copy * 1_000_000
+                    shifted.arrival = job.arrival + copy * span
+                    requests.append(shifted)
+                }
+                copy += 1
+            }
+            return run(Workload(requests: requests), cloud: scenario.cloud, policy: "first-fit")
+        }
+    }
+
+    static func run(_ workload: Workload, cloud: CloudSpec, policy name: String) -> (events: Int, requests: Int, checksum: UInt64) {
+        let policy = PlacementPolicies.make(name, random: SplitMixSource(seed: 11))!
+        var checksum = Checksum()
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        let summary = Simulator(cloud: cloud, workload: workload, policy: policy).run { row in
+            line.removeAll(keepingCapacity: true)
+            row.appendCSV(to: &line)
+            checksum.add(line)
+        }
+        return (summary.events, summary.requests, checksum.value)
+    }
+}
+
+/// SplitMix64: the benchmark's own fixed input generator.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+final class SplitMixSource: RandomSource {
+    var generator: SplitMix
+    init(seed: UInt64) { generator = SplitMix(seed: seed) }
+    func uniformInt(below n: Int) -> Int { Int(generator.next() % UInt64(n)) }
+}

@@ -1,0 +1,162 @@
+import Allocation
+import ArgumentParser
+import CloudModel
+import Foundation
+import Simulation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the fixed benchmark suite (build with -c release) and print or write its report.",
+        discussion: """
+        Cases: the event kernel (10M events); placement alone per policy at 1k, 10k and
+        100k hosts, with the O(H) reference policy at 1k hosts whose checksum must match;
+        a full simulation of 1M requests on 100k hosts per policy; first-fit at 1k, 10k and
+        100k hosts with 10k, 100k and 1M requests (scaling); and the Lublin SWF log repeated
+        to 1M jobs. Each: wall time, events/s, requests/s, peak memory, checksum.
+        """)
+
+    @Flag(help: "A smaller suite (each case a tenth the size), for a quick look.")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Also write the Markdown report here.", valueName: "FILE"))
+    var out: String?
+
+    @Option(help: ArgumentHelp("Run only the cases whose name starts with this (kernel, placement, simulation, SWF).", valueName: "PREFIX"))
+    var only: String?
+
+    @OptionGroup var hardware: HardwareOptions
+
+    func run() throws {
+        try reportingInputErrors {
+            let catalog = try hardware.catalog(scenarioPath: nil)
+            let scale = quick ? 10 : 1
+            var results: [Benchmark.Result] = []
+            func wanted(_ kind: String) -> Bool { only.map { kind.lowercased().hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(kind.lowercased()) } ?? true }
+            func add(_ result: Benchmark.Result) {
+                results.append(result)
+                FileHandle.standardError.write(Data(String(format: "%-80@ %8.2f s  %@\n", result.name as NSString, result.seconds,
+                                                           result.referenceMatches.map { $0 ? "reference matches" : "REFERENCE DIFFERS" } ?? "").utf8))
+            }
+            if wanted("event kernel") { add(Benchmark.eventKernel(events: 10_000_000 / scale)) }
+            for policy in PlacementPolicies.names where wanted("placement") {
+                for hosts in [1_000, 10_000, 100_000] {
+                    var result = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog)
+                    if hosts == 1_000 {
+                        let reference = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog, reference: true)
+                        result.referenceMatches = reference.checksum == result.checksum
+                        result.note = String(format: "reference %.2f s", reference.seconds)
+                    }
+                    add(result)
+                }
+            }
+            for (hosts, requests) in [(1_000, 10_000), (10_000, 100_000)] where wanted("simulation") {
+                add(Benchmark.simulation(policy: "first-fit", hosts: hosts / scale, requests: requests / scale, catalog: catalog))
+            }
+            for policy in PlacementPolicies.names where wanted("simulation") {
+                add(Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog))
+            }
+            if wanted("SWF") {
+            let lublin = try loadScenario(FileManager.default.fileExists(atPath: catalog.directory + "/../Workloads/swf-lublin-256.yaml")
+                                          ? catalog.directory + "/../Workloads/swf-lublin-256.yaml" : "Workloads/swf-lublin-256.yaml",
+                                          hardware: hardware).scenario
+            add(try Benchmark.swfReplay(lublin, jobs: 1_000_000 / scale))
+            }
+            let report = BenchReport(results: results, quick: quick).markdown
+            print(report)
+            if let out {
+                do {
+                    try Data(report.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+                } catch {
+                    throw InputError(file: out, message: "cannot write the report: \(error.localizedDescription)")
+                }
+            }
+        }
+    }
+}
+
+/// The Markdown report: machine, commit, the cases, the targets.
+struct BenchReport {
+    let results: [Benchmark.Result]
+    let quick: Bool
+
+    var markdown: String {
+        var lines = ["# hpccloud bench" + (quick ? " (quick: cases a tenth the size)" : ""), ""]
+        lines.append("- date: \(Date().formatted(.iso8601))")
+        lines.append("- commit: \(Self.commit())")
+        lines.append("- machine: \(Self.cpu()), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; one core used (the suite is sequential)")
+        lines.append("- build: release (`swift build -c release`), \(ToolInfo.swift)")
+        lines.append("")
+        lines.append("| case | wall (s) | events/s | requests/s | peak MiB | checksum | reference |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in results {
+            let reference = r.referenceMatches.map { ($0 ? "matches" : "DIFFERS") + " (\(r.note))" } ?? ""
+            lines.append(String(format: "| %@ | %.3f | %@ | %@ | %.0f | %016llx | %@ |", r.name, r.seconds, Self.rate(r.eventsPerSecond),
+                                r.requests > 0 ? Self.rate(r.requestsPerSecond) : "", r.peakMiB, r.checksum, reference))
+        }
+        lines.append("")
+        lines.append("## Targets")
+        lines.append("")
+        func find(_ text: String) -> [Benchmark.Result] { results.filter { $0.name.contains(text) } }
+        let full = find(quick ? "100,000 requests, 10,000 hosts" : "1,000,000 requests, 100,000 hosts")
+        if let firstFit = full.first(where: { $0.name.contains("first-fit") }) {
+            lines.append(String(format: "- 1M requests on 100k hosts, first-fit, under 10 s: %.2f s (%@)", firstFit.seconds, firstFit.seconds < 10 ? "met" : "NOT met"))
+        }
+        if let slowest = full.max(by: { $0.seconds < $1.seconds }) {
+            lines.append(String(format: "- every policy under 30 s: slowest %.2f s, %@ (%@)", slowest.seconds, slowest.name, slowest.seconds < 30 ? "met" : "NOT met"))
+        }
+        if let kernel = find("event kernel").first {
+            lines.append(String(format: "- event kernel above 20M events/s: %@ (%@)", Self.rate(kernel.eventsPerSecond), kernel.eventsPerSecond > 20e6 ? "met" : "NOT met"))
+        }
+        if let peak = full.map(\.peakMiB).max() {
+            lines.append(String(format: "- peak memory under 2 GiB at 100k hosts: %.0f MiB (%@)", peak, peak < 2048 ? "met" : "NOT met"))
+        }
+        let mismatches = results.filter { $0.referenceMatches == false }
+        lines.append("- checksums equal the O(H) reference policies at 1k hosts: \(mismatches.isEmpty ? "all five" : "NOT: " + mismatches.map(\.name).joined(separator: "; "))")
+        lines.append("")
+        lines.append("## Scaling")
+        lines.append("")
+        lines.append("| case | hosts | per request (us) | per placement or event (us) |")
+        lines.append("|---|---|---|---|")
+        for r in results where r.name.hasPrefix("placement: first-fit") || (r.name.hasPrefix("simulation: first-fit")) {
+            let hosts = r.name.components(separatedBy: ", ").first { $0.hasSuffix(" hosts") }?.replacingOccurrences(of: " hosts", with: "") ?? ""
+            lines.append(String(format: "| %@ | %@ | %.2f | %.3f |", r.name, hosts, r.seconds / Double(max(r.requests, 1)) * 1e6,
+                                r.seconds / Double(max(r.events, 1)) * 1e6))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func rate(_ x: Double) -> String {
+        x >= 1e6 ? String(format: "%.2fM", x / 1e6) : x >= 1e3 ? String(format: "%.1fk", x / 1e3) : String(format: "%.0f", x)
+    }
+
+    static func cpu() -> String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?
+            .trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    }
+
+    /// The repository's HEAD, read from .git (no git process needed).
+    static func commit() -> String {
+        var url = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        for _ in 0..<6 {
+            let head = url.appendingPathComponent(".git/HEAD").path
+            if let text = try? String(contentsOfFile: head, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) {
+                if text.hasPrefix("ref: ") {
+                    let ref = url.appendingPathComponent(".git/" + text.dropFirst(5)).path
+                    return (try? String(contentsOfFile: ref, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? text
+                }
+                return text
+            }
+            url.deleteLastPathComponent()
+        }
+        return "unknown"
+    }
+}
+
+enum ToolInfo {
+    #if compiler(>=6.3)
+    static let swift = "Swift 6.3 or later"
+    #else
+    static let swift = "Swift before 6.3"
+    #endif
+}
