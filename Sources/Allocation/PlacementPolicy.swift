@@ -212,6 +212,25 @@ public final class ReplayedPlacement: PlacementPolicy {
     }
 }
 
+/// SplitMix64 (Steele, Lea and Flood, 2014): a tiny fixed generator for
+/// callers with no GSL stream at hand (operator commands replaying the
+/// `random` policy, the benchmark's inputs). Same seed, same numbers, everywhere.
+public final class SplitMixRandom: RandomSource {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    public func uniformInt(below n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
 /// The shipped policies by name.
 public enum PlacementPolicies {
     public static let names = ["first-fit", "best-fit", "worst-fit", "pkey-pack", "random"]

@@ -19,7 +19,8 @@ public final class Operator {
     public let partitionsPath: String
     /// Tells the subnet manager to re-read partitions.conf.
     public let reloadSubnetManager: () throws -> Void
-    private let random: OperatorRandom
+    /// The `random` policy's numbers, from the scenario seed, replayed from the start with the operations.
+    private let random: SplitMixRandom
 
     public init(state: OperatorState, catalog: HardwareCatalog, backend: Backend, partitionsPath: String? = nil,
                 reloadSubnetManager: @escaping () throws -> Void = {}) throws {
@@ -30,7 +31,7 @@ public final class Operator {
         self.backend = backend
         scenario = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(yaml: yaml, file: file)
         engine = AllocationEngine(cloud: scenario.cloud)
-        random = OperatorRandom(seed: scenario.seed)
+        random = SplitMixRandom(seed: scenario.seed)
         let stored = try state.meta("partitions")
         self.partitionsPath = partitionsPath ?? stored ?? (state.path + ".partitions.conf")
         self.reloadSubnetManager = reloadSubnetManager
@@ -327,20 +328,5 @@ public final class Operator {
             try backend.detach(host!, vf: vf)
             return nil
         }
-    }
-}
-
-/// The `random` policy's numbers for operator commands: splitmix64 from the
-/// scenario seed, replayed from the start with the operations.
-final class OperatorRandom: RandomSource {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    func uniformInt(below n: Int) -> Int {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return Int((z ^ (z >> 31)) % UInt64(n))
     }
 }

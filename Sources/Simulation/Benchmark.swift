@@ -70,7 +70,7 @@ public enum Benchmark {
     public static func eventKernel(events: Int = 10_000_000) -> Result {
         measure("event kernel: \(events / 1_000_000)M events (hold model, 65,536 pending)") {
             var queue = EventQueue<Int32>()
-            var random = SplitMix(seed: 1)
+            let random = SplitMixRandom(seed: 1)
             for i in 0..<65_536 { queue.schedule(at: Int64(random.next() % 1_000_000), eventClass: 0, id: Int64(i), Int32(i)) }
             var checksum = Checksum()
             for i in 0..<events {
@@ -98,9 +98,9 @@ public enum Benchmark {
         let label = "placement: \(name), \(hosts.formatted()) hosts, \(operations.formatted()) admissions" + (reference ? " (O(H) reference)" : "")
         return measure(label) {
             let engine = AllocationEngine(cloud: cloud(hosts: hosts, catalog: catalog))
-            let source = SplitMixSource(seed: 7)
+            let source = SplitMixRandom(seed: 7)
             let policy = reference ? ReferencePolicies.make(name, random: source) : PlacementPolicies.make(name, random: source)!
-            var random = SplitMix(seed: 3)
+            let random = SplitMixRandom(seed: 3)
             var live: [Int64] = []
             live.reserveCapacity(4 * hosts)
             var oldest = 0
@@ -173,7 +173,7 @@ public enum Benchmark {
     }
 
     static func run(_ workload: Workload, cloud: CloudSpec, policy name: String) -> (events: Int, requests: Int, checksum: UInt64) {
-        let policy = PlacementPolicies.make(name, random: SplitMixSource(seed: 11))!
+        let policy = PlacementPolicies.make(name, random: SplitMixRandom(seed: 11))!
         var checksum = Checksum()
         var line: [UInt8] = []
         line.reserveCapacity(256)
@@ -184,23 +184,4 @@ public enum Benchmark {
         }
         return (summary.events, summary.requests, checksum.value)
     }
-}
-
-/// SplitMix64: the benchmark's own fixed input generator.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
-final class SplitMixSource: RandomSource {
-    var generator: SplitMix
-    init(seed: UInt64) { generator = SplitMix(seed: seed) }
-    func uniformInt(below n: Int) -> Int { Int(generator.next() % UInt64(n)) }
 }
