@@ -201,6 +201,11 @@ public final class AllocationEngine {
         return free > 0 ? Double(state.dynamicVcores[host]) / Double(free) : 0
     }
 
+    /// The highest `dynamicSharing` over the hosts of `record` (no array built: called per admission).
+    public func busiestDynamicSharing(of record: ClusterRecord) -> Double {
+        record.hostCounts.reduce(0) { max($0, dynamicSharing(host: $1.host)) }
+    }
+
     /// Physical cores of `host`.
     public func cores(host: Int) -> Int { cores[host] }
 

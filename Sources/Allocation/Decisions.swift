@@ -77,7 +77,11 @@ public struct ClusterRecord: Equatable, Sendable {
     /// Hosts holding at least one VM of this cluster.
     public var hosts: [Int] { hostCounts.map(\.host) }
     /// The most VMs of this cluster on one host.
-    public var mostVMsOnOneHost: Int { hostCounts.map(\.vms).max() ?? 0 }
+    public var mostVMsOnOneHost: Int { hostCounts.reduce(0) { max($0, $1.vms) } }
+    /// Distinct hosts holding VMs of the cluster now.
+    public var hostsSpanned: Int { hostCounts.count }
+    /// The host of the cluster's oldest host entry.
+    public var firstHost: Int? { hostCounts.first?.host }
 
     @inline(__always)
     func holds(host: Int) -> Bool {

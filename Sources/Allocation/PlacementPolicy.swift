@@ -93,9 +93,8 @@ public struct PlacementQuery {
     private func extremeFit(fewest: Bool) -> Int? {
         let shape = cluster.shape
         let r = engine.overcommit
-        // How many physical cores the VM takes from a host: exactly vcores when fixed;
-        // floor or ceil of vcores / r when dynamic, depending on the host's remainder.
-        let takesAtLeast = shape.pinning == .fixed ? shape.vcores : shape.vcores * r.denominator / r.numerator
+        // How many physical cores the VM takes from a host at most: exactly vcores when
+        // fixed; ceil of vcores / r when dynamic (floor on some remainders).
         let takesAtMost = shape.pinning == .fixed ? shape.vcores : r.physicalCores(forDynamic: shape.vcores)
         var best: (score: Int, host: Int)?
         // The cluster's own full-table hosts are invisible to the index: score them directly.
@@ -116,7 +115,7 @@ public struct PlacementQuery {
                                         score: freeCoresAfter, better: <, best: &best)
         } else if shape.pinning == .fixed {
             engine.state.index.bestHost(demand,
-                                        bound: { Int(conditioned ? $0.hpcFreeCores : $0.freeCores) - takesAtLeast },
+                                        bound: { Int(conditioned ? $0.hpcFreeCores : $0.freeCores) - shape.vcores },
                                         score: freeCoresAfter, better: >, best: &best)
         } else {
             // Dynamic: with C = cores - pinned, d dynamic and r = p/q, the score is

@@ -70,8 +70,7 @@ public struct PaperReproduction {
         guard case .accepted = engine.admit(request, policy: FirstFit()), let record = engine.cluster(1) else {
             throw InputError(file: file, message: "row '\(row.label)' does not fit the testbed")
         }
-        return ClusterConfiguration(vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: record.hosts.count, pinning: row.pinning,
-                                    sharing: record.hosts.map { engine.dynamicSharing(host: $0) }.max() ?? 1, path: .sriovIB)
+        return ClusterConfiguration(placed: record, in: engine, path: .sriovIB)
     }
 
     public var calibrationRows: [Row] { rows.filter { !$0.heldOut } }

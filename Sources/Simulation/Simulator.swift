@@ -199,24 +199,21 @@ public final class Simulator {
 
     /// The cluster's efficiency as placed now, recorded for hpc clusters; its run time.
     private func model(_ request: ClusterRequest, _ record: ClusterRecord, _ overheads: OverheadModel) -> Nanoseconds {
-        let hosts = record.hosts
-        let configuration = ClusterConfiguration(
-            vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: hosts.count, pinning: request.shape.pinning,
-            sharing: hosts.map { engine.dynamicSharing(host: $0) }.max() ?? 1,
-            path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
+        let configuration = ClusterConfiguration(placed: record, in: engine, path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
         let efficiency = overheads.efficiency(configuration)
         lastEfficiency = efficiency
         let cores = request.vms * request.shape.vcores
         if request.shape.kind == .hpc {
             // Stretch: against the same cores on bare metal, on as few hosts as hold them.
-            let nativeHosts = (cores + engine.cores(host: hosts[0]) - 1) / engine.cores(host: hosts[0])
+            let hostCores = engine.cores(host: record.firstHost!)
+            let nativeHosts = (cores + hostCores - 1) / hostCores
             performance.efficiencies.append(efficiency)
             performance.stretches.append(overheads.efficiency(.native(hosts: nativeHosts)) / efficiency)
         }
         guard let work = request.work else { return request.duration }
         performance.workBased += 1
         // The slowest host's cores set the pace of a bulk-synchronous code.
-        let peak = hosts.map { peakPerCore[$0]! }.min()!
+        let peak = record.hosts.map { peakPerCore[$0]! }.min()!
         let seconds = work / (Double(cores) * peak * efficiency)
         return Nanoseconds((min(seconds, LifetimeCap.seconds) * 1e9).rounded())
     }
@@ -297,6 +294,14 @@ public struct RunProgress: Sendable {
     public var events: Int
     public var arrivals: Int
     public var totalArrivals: Int
+}
+
+extension ClusterConfiguration {
+    /// The overhead model's view of a cluster as the engine placed it.
+    init(placed record: ClusterRecord, in engine: AllocationEngine, path: NetworkPath) {
+        self.init(vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: record.hostsSpanned, pinning: record.shape.pinning,
+                  sharing: engine.busiestDynamicSharing(of: record), path: path)
+    }
 }
 
 extension Simulator.Event {

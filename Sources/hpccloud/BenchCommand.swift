@@ -64,11 +64,7 @@ struct Bench: ParsableCommand {
             let report = BenchReport(results: results, quick: quick).markdown
             print(report)
             if let out {
-                do {
-                    try Data(report.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-                } catch {
-                    throw InputError(file: out, message: "cannot write the report: \(error.localizedDescription)")
-                }
+                try writeReport(report, to: out)
             }
         }
     }

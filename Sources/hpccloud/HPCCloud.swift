@@ -43,6 +43,15 @@ func loadScenario(_ path: String?, hardware: HardwareOptions) throws -> (scenari
     return (scenario, try String(contentsOfFile: path, encoding: .utf8))
 }
 
+/// Writes a report whole (temp file and rename), or says why not in one line.
+func writeReport(_ text: String, to path: String) throws {
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw InputError(file: path, message: "cannot write the report: \(error.localizedDescription)")
+    }
+}
+
 /// Runs `body`; an input error becomes one line on stderr and exit status 2.
 func reportingInputErrors(_ body: () throws -> Void) throws {
     do {

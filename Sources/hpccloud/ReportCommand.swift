@@ -38,11 +38,7 @@ struct ReportCommand: ParsableCommand {
             }
             if let html {
                 let page = try report.html(title: "HPCCloud results: \(URL(fileURLWithPath: database).lastPathComponent)")
-                do {
-                    try Data(page.utf8).write(to: URL(fileURLWithPath: html), options: .atomic)
-                } catch {
-                    throw InputError(file: html, message: "cannot write the report: \(error.localizedDescription)")
-                }
+                try writeReport(page, to: html)
                 print("Wrote \(html)")
             }
             if csv == nil && html == nil {

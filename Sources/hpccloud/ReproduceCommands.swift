@@ -40,11 +40,7 @@ struct Reproduce: ParsableCommand {
                     print(reproduction.markdown, terminator: "")
                     return
                 }
-                do {
-                    try Data(reproduction.markdown.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-                } catch {
-                    throw InputError(file: out, message: "cannot write the report: \(error.localizedDescription)")
-                }
+                try writeReport(reproduction.markdown, to: out)
                 print("Wrote \(out): largest calibration error \(String(format: "%.2f", reproduction.largestCalibrationError)) pp, held out \(String(format: "%.2f", reproduction.largestHeldOutError)) pp")
             }
         }
