@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
 # The tests also render the HTML report in headless Chromium, run a sweep on a
 # single-node Slurm (slurmctld, slurmd, munged started by the test), and run the
 # real OpenSM on an ibsim fabric.
-TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags
+TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 

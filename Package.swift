@@ -4,7 +4,9 @@ import PackageDescription
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
 //   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
 //   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
-//   SimKernel -> CGSL (its own 4-ary event heap);  ConnectX (production backend) -> {CIBVerbs, Allocation, GRDB}
+//   SimKernel -> CGSL (its own 4-ary event heap)
+//   Operations (operator core: state, plan/apply, protocols) -> {Allocation, GRDB};  SimulatedHardware -> Operations;
+//   ConnectX (the real mlx4/mlx5 backend) -> {Operations, CIBVerbs}
 // Release builds skip the runtime exclusivity checks in the hot modules (a third
 // of the engine's time in profiles); debug builds, which run the tests, keep them.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -37,16 +39,21 @@ let package = Package(
         .target(name: "Reporting", dependencies: [
             "Simulation", "CloudModel", "Allocation", "SimKernel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .target(name: "ConnectX", dependencies: [
-            "CIBVerbs", "Allocation", "CloudModel", .product(name: "GRDB", package: "GRDB.swift"),
+        // The operator: its core (state machine, recorded placements, plan/apply, the
+        // Backend and SubnetManager protocols) apart from any vendor's driver code,
+        // as swift-nio keeps NIOCore, NIOPosix and NIOEmbedded apart.
+        .target(name: "Operations", dependencies: [
+            "Allocation", "CloudModel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "SimulatedHardware", dependencies: ["Operations", "Allocation", "CloudModel"]),
+        .target(name: "ConnectX", dependencies: ["CIBVerbs", "Operations", "Allocation", "CloudModel"]),
         .executableTarget(name: "hpccloud", dependencies: [
-            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting", "ConnectX",
+            "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting", "Operations", "SimulatedHardware", "ConnectX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Test support: fixtures and the naive reference policies, shared by test targets.
-        .target(name: "TestSupport", dependencies: ["Allocation", "CloudModel", "CGSL", "ConnectX"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Allocation", "CloudModel", "CGSL", "Operations", "ConnectX"], path: "Tests/TestSupport"),
         .testTarget(name: "SimKernelTests", dependencies: ["SimKernel"]),
         .testTarget(name: "CloudModelTests", dependencies: ["CloudModel", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "CloudModel", "TestSupport"]),
@@ -57,8 +64,11 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Simulation", "TestSupport",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "Reporting", "ConnectX", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "HPCCloudCLITests", dependencies: ["hpccloud", "Reporting", "Operations", "ConnectX", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "SimulatedHardware", "Allocation", "CloudModel", "TestSupport",
+                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CIBVerbsTests", dependencies: ["CIBVerbs"]),
-        .testTarget(name: "ConnectXTests", dependencies: ["ConnectX", "Allocation", "CloudModel", "TestSupport"]),
+        .testTarget(name: "ConnectXTests", dependencies: ["ConnectX", "Operations", "SimulatedHardware", "Allocation", "CloudModel", "TestSupport",
+                                                          .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

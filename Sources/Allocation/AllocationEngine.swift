@@ -22,6 +22,11 @@ public final class AllocationEngine {
         var usedPhysicalCores: Int
         var usedVFsTotal: Int
         var usedPKeyEntriesTotal: Int
+        /// Hosts that take no new VMs (an operator's drain); their running VMs stay.
+        var drained: [Bool]
+        /// Resources held outside any cluster (a production backend's quarantine and
+        /// the site's own pkeys): see `Restore.swift`.
+        var holds: Holds
     }
 
     // Static description of the cloud, by host index.
@@ -38,7 +43,7 @@ public final class AllocationEngine {
     /// One representative host per distinct host kind, for the `infeasible` check.
     let hostKinds: [Int]
 
-    public private(set) var state: State
+    public internal(set) var state: State
 
     public init(cloud: CloudSpec) {
         self.cloud = cloud
@@ -75,7 +80,8 @@ public final class AllocationEngine {
                       lidsInUse: cloud.buildTimeLIDs.total,
                       clusters: [:],
                       index: CapacityIndex(leaves: []),
-                      usedPhysicalCores: 0, usedVFsTotal: 0, usedPKeyEntriesTotal: 0)
+                      usedPhysicalCores: 0, usedVFsTotal: 0, usedPKeyEntriesTotal: 0,
+                      drained: Array(repeating: false, count: hostCount), holds: Holds())
         state.index = CapacityIndex(leaves: (0..<hostCount).map(capacity(ofHost:)))
     }
 
@@ -214,6 +220,7 @@ public final class AllocationEngine {
 
     /// The literal host rules: does one more VM of `shape` (of `cluster`) fit `host`?
     public func fits(host: Int, shape: VMShape, cluster: ClusterRecord?) -> Bool {
+        guard !state.drained[host] else { return false }
         let pinned = state.pinnedVcores[host], dynamic = state.dynamicVcores[host]
         let coresOK = shape.pinning == .fixed
             ? pinned + shape.vcores + overcommit.physicalCores(forDynamic: dynamic) <= cores[host]
@@ -245,6 +252,12 @@ public final class AllocationEngine {
         let free = cores[h] - pinned - overcommit.physicalCores(forDynamic: dynamic)
         let slack = overcommit.dynamicCapacity(ofPhysical: cores[h] - pinned) - dynamic
         let hpcReady = vfs[h] > state.usedVFs[h] && pkeyEntries[h] > state.usedPKeyEntries[h]
+        // A drained host meets no cores demand (every VM has at least one vCPU), so no search descends to it.
+        if state.drained[h] {
+            return Capacity(freeCores: .min, dynamicSlack: .min, freeMemoryMiB: Int32(memoryMiB[h] - state.usedMemoryMiB[h]),
+                            freeVFs: Int32(vfs[h] - state.usedVFs[h]), freePKeyEntries: Int32(pkeyEntries[h] - state.usedPKeyEntries[h]),
+                            lidExempt: needsLIDPerVF[h] ? 0 : 1, minFreeCores: Int32(free), hpcFreeCores: .min, hpcDynamicSlack: .min)
+        }
         return Capacity(freeCores: Int32(free),
                         dynamicSlack: Int32(slack),
                         freeMemoryMiB: Int32(memoryMiB[h] - state.usedMemoryMiB[h]),
@@ -300,7 +313,7 @@ public final class AllocationEngine {
 
     // MARK: - State changes
 
-    private func add(to record: inout ClusterRecord, host: Int) {
+    func add(to record: inout ClusterRecord, host: Int, virtualFunction chosen: Int? = nil) {
         let shape = record.shape
         let coresBefore = cores[host] - freeCores(host: host)
         if shape.pinning == .fixed { state.pinnedVcores[host] += shape.vcores } else { state.dynamicVcores[host] += shape.vcores }
@@ -308,7 +321,7 @@ public final class AllocationEngine {
         state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
         var vf: Int?
         if shape.kind == .hpc {
-            vf = takeLowestVF(host: host)
+            vf = chosen.map { takeVF($0, host: host) } ?? takeLowestVF(host: host)
             state.usedVFs[host] += 1
             state.usedVFsTotal += 1
             if needsLIDPerVF[host] { state.lidsInUse += 1 }
@@ -351,6 +364,16 @@ public final class AllocationEngine {
             }
         }
         state.index.update(host: host, to: capacity(ofHost: host))
+    }
+
+    /// Marks VF `vf` of `host` in use (the caller checked that it is free).
+    func takeVF(_ vf: Int, host: Int) -> Int {
+        state.vfBits[host * vfWordsPerHost + vf >> 6] |= 1 << UInt64(vf & 63)
+        return vf
+    }
+
+    func isVFFree(_ vf: Int, host: Int) -> Bool {
+        state.vfBits[host * vfWordsPerHost + vf >> 6] & (1 << UInt64(vf & 63)) == 0
     }
 
     private func takeLowestVF(host: Int) -> Int {

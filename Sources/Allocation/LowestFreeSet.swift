@@ -41,6 +41,18 @@ struct LowestFreeSet: Equatable {
         return nil
     }
 
+    func contains(_ value: Int) -> Bool { value >= first && value - first < count }
+
+    /// Removes `value` (which must be free).
+    /// - Complexity: O(1)
+    mutating func take(_ value: Int) {
+        let i = value - first
+        precondition(contains(value) && isFree(value), "take of a value that is not free")
+        words[i >> 6] &= ~(1 << UInt64(i & 63))
+        if words[i >> 6] == 0 { summary[i >> 12] &= ~(1 << UInt64((i >> 6) & 63)) }
+        freeCount -= 1
+    }
+
     /// Returns `value` to the set.
     /// - Complexity: O(1)
     mutating func release(_ value: Int) {

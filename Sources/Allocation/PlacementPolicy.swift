@@ -219,6 +219,10 @@ public final class SplitMixRandom: RandomSource {
 
     public init(seed: UInt64) { state = seed }
 
+    /// Where the stream is now: `SplitMixRandom(seed: position)` continues it
+    /// (the operator keeps it in its state database between commands).
+    public var position: UInt64 { state }
+
     public func next() -> UInt64 {
         state &+= 0x9e37_79b9_7f4a_7c15
         var z = state

@@ -38,13 +38,42 @@ public struct SubnetSpec: Hashable, Sendable {
     public var lidSpace: Int
     /// The switches' port link; nil: as fast as the HCAs (inter-host MPI runs at the slower).
     public var switchLink: LinkSpec?
+    /// The production backend's VM GUIDs are this prefix (upper 32 bits) and a
+    /// serial that is never reused; give each cloud on a subnet its own prefix.
+    public var vmGUIDPrefix: UInt32
+    /// The flags of tenant partitions in the subnet manager's configuration.
+    public var partitionFlags: PartitionFlags
+
+    /// `02:00:00:00`: locally administered, unicast (ib-kubernetes' default GUID pool starts here too).
+    public static let defaultVMGUIDPrefix: UInt32 = 0x0200_0000
 
     public init(switches: Int = 1, pkeyPool: ClosedRange<Int> = SubnetSpec.defaultPKeyPool,
-                lidSpace: Int = SubnetSpec.unicastLIDs, switchLink: LinkSpec? = nil) {
+                lidSpace: Int = SubnetSpec.unicastLIDs, switchLink: LinkSpec? = nil,
+                vmGUIDPrefix: UInt32 = SubnetSpec.defaultVMGUIDPrefix, partitionFlags: PartitionFlags = PartitionFlags()) {
         self.switches = switches
         self.pkeyPool = pkeyPool
         self.lidSpace = lidSpace
         self.switchLink = switchLink
+        self.vmGUIDPrefix = vmGUIDPrefix
+        self.partitionFlags = partitionFlags
+    }
+}
+
+/// OpenSM partition flags for tenant partitions (partition-config.txt): an
+/// IPoIB broadcast group, and optionally its MTU and rate codes and service level.
+public struct PartitionFlags: Hashable, Sendable {
+    public var ipoib: Bool
+    /// IB MTU code: 1 = 256 ... 5 = 4096.
+    public var mtu: Int?
+    /// IB rate code (3 = 10 Gb/s ... ).
+    public var rate: Int?
+    public var serviceLevel: Int?
+
+    public init(ipoib: Bool = true, mtu: Int? = nil, rate: Int? = nil, serviceLevel: Int? = nil) {
+        self.ipoib = ipoib
+        self.mtu = mtu
+        self.rate = rate
+        self.serviceLevel = serviceLevel
     }
 }
 

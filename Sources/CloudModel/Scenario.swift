@@ -85,8 +85,24 @@ public struct ScenarioLoader {
     }
 
     func parseSubnet(_ value: YAMLValue) throws -> SubnetSpec {
-        let map = try value.mapping(allowed: ["switches", "pkeyPool", "lidSpace", "switchLink"])
+        let map = try value.mapping(allowed: ["switches", "pkeyPool", "lidSpace", "switchLink", "vmGUIDPrefix", "partitions"])
         var subnet = SubnetSpec()
+        if let prefix = map["vmGUIDPrefix"] {
+            let value = try prefix.int(in: 0...Int(UInt32.max), what: "the upper 32 bits of VM GUIDs, such as 0x02000000")
+            // EUI-64: bit 1 of the first octet marks a locally administered GUID, bit 0 a group address.
+            guard value >> 24 & 0x02 != 0, value >> 24 & 0x01 == 0 else {
+                throw prefix.error("0x\(String(value, radix: 16)) is not a locally administered unicast prefix (its first octet needs bit 0x02 set and 0x01 clear, as in 0x02000000)")
+            }
+            subnet.vmGUIDPrefix = UInt32(value)
+        }
+        if let flags = map["partitions"] {
+            let fields = try flags.mapping(allowed: ["ipoib", "mtu", "rate", "sl"])
+            subnet.partitionFlags = PartitionFlags(
+                ipoib: try fields["ipoib"]?.bool() ?? true,
+                mtu: try fields["mtu"]?.int(in: 1...5, what: "an IB MTU code (1 = 256 ... 5 = 4096)"),
+                rate: try fields["rate"]?.int(in: 2...22, what: "an IB rate code"),
+                serviceLevel: try fields["sl"]?.int(in: 0...15, what: "a service level"))
+        }
         if let switches = map["switches"] { subnet.switches = try switches.int(in: 0...SubnetSpec.unicastLIDs, what: "a switch count") }
         if let link = map["switchLink"] { subnet.switchLink = try LinkSpec.parse(link) }
         if let lidSpace = map["lidSpace"] { subnet.lidSpace = try lidSpace.int(in: 1...SubnetSpec.unicastLIDs, what: "a LID count") }

@@ -50,10 +50,11 @@ public protocol SysfsAccess: AnyObject {
 
 extension SysfsAccess {
     /// Writes, then reads back: a value the kernel did not keep is an error too.
-    public func writeChecked(_ path: String, _ value: String, expect: String? = nil) throws {
+    /// - Parameter matches: how the read-back compares (the kernel may print a value in another format than it parses).
+    public func writeChecked(_ path: String, _ value: String, matches: ((String) -> Bool)? = nil) throws {
         try write(path, value)
         let back = try read(path)
-        guard back == (expect ?? value) else {
+        guard matches?(back) ?? (back == value) else {
             throw SysfsError("wrote '\(value)' but read back '\(back)' from", path: path, errno: EIO)
         }
     }

@@ -1,5 +1,6 @@
 import CIBVerbs
 import Foundation
+import Operations
 
 /// Finds HCAs through libibverbs (rdma-core): devices, firmware, GUIDs,
 /// `max_pkeys`, ports and their pkey tables. PCI address, driver and VFs come
@@ -28,8 +29,13 @@ public enum VerbsDiscovery {
                     guard ibv_query_pkey(context, UInt8(port), Int32(index), &pkey) == 0 else { break }
                     pkeys.append(Int(UInt16(bigEndian: pkey)))
                 }
+                // The port GUID is GID 0's interface id (rdma-core libibverbs/verbs.h ibv_query_gid), never node GUID + port.
+                var gid = ibv_gid()
+                let guid = ibv_query_gid(context, UInt8(port), 0, &gid) == 0
+                    ? withUnsafeBytes(of: gid.raw) { raw in raw[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } : 0
                 ports.append(PortInfo(number: port, state: stateName(info.state.rawValue), lid: Int(info.lid), smLID: Int(info.sm_lid),
-                                      rate: "width code \(info.active_width), speed code \(info.active_speed)", pkeys: pkeys))
+                                      rate: "width code \(info.active_width), speed code \(info.active_speed)",
+                                      linkLayer: info.link_layer == 2 ? "Ethernet" : "InfiniBand", guid: guid, pkeys: pkeys))
             }
             result.append(HCADevice(name: String(cString: ibv_get_device_name(device)), driver: nil, pciAddress: "",
                                     firmware: firmware, nodeGUID: UInt64(bigEndian: attributes.node_guid),
@@ -62,6 +68,8 @@ public enum VerbsDiscovery {
             merged.numVFs = other.numVFs
             merged.vfAddresses = other.vfAddresses
             merged.vfDeviceID = other.vfDeviceID
+            merged.netdevs = other.netdevs
+            merged.ofedSriovFiles = other.ofedSriovFiles
             return merged
         }
     }
@@ -73,13 +81,13 @@ public enum Inventory {
     public static func format(_ devices: [HCADevice], profiles: [String?], cores: Int, memoryGiB: Int) -> String {
         var lines: [String] = []
         for (device, profile) in zip(devices, profiles) {
-            let vfs = device.numVFs.map { "\($0) VFs (sriov_numvfs)" } ?? "\(device.vfAddresses.count) VFs present"
+            let vfs = "\(device.vfAddresses.count) VFs present"
             lines.append("\(device.name): \(device.driver?.rawValue ?? "driver ?") at \(device.pciAddress.isEmpty ? "?" : device.pciAddress), "
                          + "fw \(device.firmware), node GUID \(GUIDFormat.hex(device.nodeGUID)), \(vfs) of \(device.totalVFs.map(String.init) ?? "?"), "
                          + "profile \(profile ?? "unknown")")
             for port in device.ports {
                 let used = port.pkeys.filter { $0 != 0 }.map { String(format: "0x%04x", $0) }
-                lines.append("  port \(port.number): \(port.state), LID \(port.lid), SM LID \(port.smLID), \(port.rate), "
+                lines.append("  port \(port.number): \(port.linkLayer) \(port.state), GUID \(GUIDFormat.hex(port.guid)), LID \(port.lid), SM LID \(port.smLID), \(port.rate), "
                              + "pkey table \(port.pkeys.count) entries: \(used.joined(separator: " "))")
             }
         }
@@ -87,7 +95,7 @@ public enum Inventory {
         lines.append("# As a scenario's hosts: (one entry per HCA generation found on this host)")
         lines.append("hosts:")
         for (device, profile) in zip(devices, profiles) {
-            let vfs = device.numVFs ?? device.vfAddresses.count
+            let vfs = device.vfAddresses.count
             let table = device.ports.first?.pkeys.count ?? 0
             lines.append("  - { count: 1, cores: \(cores), memoryGiB: \(memoryGiB), hca: \(profile ?? "UNKNOWN"), vfs: \(vfs)"
                          + (table > 0 ? ", pkeyTable: \(table)" : "") + " }")

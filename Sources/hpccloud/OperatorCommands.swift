@@ -3,31 +3,36 @@ import ArgumentParser
 import CloudModel
 import ConnectX
 import Foundation
+import Operations
+import SimulatedHardware
 
 /// What every operator command shares: the state database and how to reach the hardware.
 struct OperatorOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The operator's state database (created on first use).", valueName: "DB"))
     var state: String = "hpccloud-state.sqlite"
 
-    @Option(help: ArgumentHelp("simulated (rehearse, record changes in the state database) or connectx (write sysfs). Fixed at the first command.",
+    @Option(help: ArgumentHelp("simulated (rehearse: hardware recorded in the state database) or connectx (mlx4/mlx5 through sysfs and rtnetlink). Fixed at the first command.",
                                valueName: "B"))
     var backend: String?
 
-    @Option(name: .customLong("sysfs-root"), help: ArgumentHelp("connectx: the hosts' sysfs: a directory holding sys/ (one host) or one subdirectory per host. Default /.",
+    @Option(name: .customLong("sysfs-root"), help: ArgumentHelp("connectx, first command: the hosts' roots: a directory holding sys/ (one host) or one subdirectory per host. Default /.",
                                                                valueName: "DIR"))
     var sysfsRoot: String?
 
-    @Option(help: ArgumentHelp("The cloud (hosts in inventory order, policy, seed); needed on the first command only.", valueName: "S.yaml"))
+    @Option(help: ArgumentHelp("The cloud (hosts in inventory order, policy, seed, subnet); needed on the first command only.", valueName: "S.yaml"))
     var scenario: String?
 
-    @Option(help: ArgumentHelp("Where apply writes OpenSM's partitions.conf. Default: <state>.partitions.conf.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("OpenSM's partitions.conf; hpccloud writes only its managed block. Default: <state>.partitions.conf.", valueName: "FILE"))
     var partitions: String?
 
-    @Option(name: .customLong("sm-pidfile"), help: ArgumentHelp("After writing partitions.conf, SIGHUP the pid in this file (OpenSM re-reads it).", valueName: "FILE"))
+    @Option(name: .customLong("sm-pidfile"), help: ArgumentHelp("After writing partitions.conf, SIGHUP the pid in this file (OpenSM re-reads it on a heavy sweep).", valueName: "FILE"))
     var smPidfile: String?
 
-    @Option(name: .customLong("sm-command"), help: ArgumentHelp("After writing partitions.conf, run this command instead.", valueName: "CMD"))
+    @Option(name: .customLong("sm-command"), help: ArgumentHelp("After writing partitions.conf, run this shell command instead.", valueName: "CMD"))
     var smCommand: String?
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("Who the audit trail names (default $SUDO_USER or $USER).", valueName: "NAME"))
+    var actor: String?
 
     @OptionGroup var hardware: HardwareOptions
 
@@ -44,52 +49,101 @@ struct OperatorOptions: ParsableArguments {
         if try database.meta("scenarioYAML") == nil {
             guard let scenario else { throw OperatorError("\(state) is new: give the cloud with --scenario S.yaml") }
             let kind = backend ?? "simulated"
-            let discovered = kind == "connectx" ? try Operator.discoverHosts(sysfsRoot: sysfsRoot ?? "/") : nil
-            try Operator.initialize(state: database, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
-                                    scenarioFile: URL(fileURLWithPath: scenario).standardizedFileURL.path, catalog: catalog,
-                                    discovered: discovered, partitions: partitions)
-            try database.setMeta(["backend": kind])
+            let discovered = kind == "connectx" ? try ConnectXBackend.discoverHosts(sysfsRoot: sysfsRoot ?? "/") : nil
+            let yaml: String
+            do { yaml = try String(contentsOfFile: scenario, encoding: .utf8) } catch {
+                throw OperatorError("\(scenario): cannot read: \(error.localizedDescription)")
+            }
+            try Operator.initialize(state: database, scenarioYAML: yaml, scenarioFile: URL(fileURLWithPath: scenario).standardizedFileURL.path,
+                                    catalog: catalog, discovered: discovered, backend: kind, partitions: partitions)
         }
         let kind = try database.meta("backend") ?? "simulated"
         if let backend, backend != kind { throw OperatorError("\(state) drives the \(kind) backend; start a new state for \(backend)") }
+        let stored = try database.meta("partitions")
+        let path = partitions ?? stored ?? (state + ".partitions.conf")
         let reload: SubnetManagerReload = smPidfile.map { .pidFile($0) } ?? smCommand.map { .command($0) } ?? .none
-        return try Operator(state: database, catalog: catalog,
-                            backend: kind == "connectx" ? ConnectXBackend() : SimulatedBackend(state: database),
-                            partitionsPath: partitions, reloadSubnetManager: { try reload.perform() })
+        let subnetManager: SubnetManager = kind == "simulated" && reload == .none
+            ? SimulatedSubnetManager(path: path, state: database) : OpenSMPartitionsFile(path: path, reload: reload)
+        let backend: Backend = kind == "connectx" ? ConnectXBackend() : SimulatedBackend(state: database)
+        return try Operator(state: database, catalog: catalog, backend: backend, subnetManager: subnetManager,
+                            actor: actor ?? Operator.defaultActor)
     }
 }
 
-/// Runs an operator command; its failures are one line and exit 2.
+/// `--apply` on the commands that change clusters.
+struct ApplyNow: ParsableArguments {
+    @Flag(help: "Apply right away.") var apply = false
+    @Option(help: ArgumentHelp("With --apply: seconds to wait for the subnet manager to program the ports.", valueName: "S")) var wait: Double = 60
+
+    func validate() throws {
+        guard wait >= 0 && wait <= 3600 else { throw ValidationError("--wait must be 0 to 3600 seconds") }
+    }
+}
+
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print JSON (for scripts) instead of text.") var json = false
+}
+
+/// Runs an operator command. Exit status: 0 done, 2 bad input, 3 rejected or
+/// ignored, 1 the environment failed (state, host, subnet manager); one line on stderr.
 func operating(_ body: () throws -> Void) throws {
-    try reportingInputErrors {
-        do {
-            try body()
-        } catch let error as OperatorError {
-            throw InputError(file: "hpccloud", message: error.description)
-        } catch let error as SysfsError {
-            throw InputError(file: error.path, message: error.description)
-        }
+    do {
+        try reportingInputErrors(body)
+    } catch let error as OperatorError {
+        printError("hpccloud: error: \(terminalSafe(error.description))")
+        throw ExitCode(error.kind.rawValue)
+    } catch let error as SysfsError {
+        printError("hpccloud: error: \(terminalSafe(error.description))")
+        throw ExitCode(1)
     }
 }
 
-func describe(_ decision: Decision) -> String {
-    switch decision {
-    case .accepted(let pkey, let vms):
-        let placed = vms.map { vm in "host \(vm.host)" + (vm.virtualFunction.map { " VF \($0)" } ?? "") }.joined(separator: ", ")
-        return "accepted" + (pkey.map { ", pkey \($0)" } ?? "") + (placed.isEmpty ? "" : ": " + placed)
-    case .rejected(let reason): return "rejected: \(reason.rawValue)"
-    case .ignored: return "ignored: no such running cluster"
+/// Control characters (escape sequences, newlines) from recorded strings never reach the terminal raw.
+func terminalSafe(_ text: String) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.flatMap { scalar -> [Unicode.Scalar] in
+        scalar.properties.generalCategory == .control && scalar != "\n" ? Array("\\u{\(String(scalar.value, radix: 16))}".unicodeScalars) : [scalar]
+    }))
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func describe(_ vms: [RecordedVM]) -> String {
+    vms.map { vm in "host \(vm.host)" + (vm.vf.map { " VF \($0)" } ?? "") }.joined(separator: ", ")
+}
+
+/// Prints an outcome and its misfits, then applies when asked; a refusal exits 3.
+/// With `--json --apply` one object holds both: `{"outcome": ..., "apply": ...}`.
+func finish(_ outcome: Operator.Outcome, json: Bool, text: String, apply now: ApplyNow, _ op: Operator) throws {
+    struct Both: Encodable {
+        var outcome: Operator.Outcome
+        var apply: ReconcileReport
     }
+    for problem in outcome.problems { printError("hpccloud: warning: \(terminalSafe(problem))") }
+    let refused = outcome.outcome == "rejected" || outcome.outcome == "ignored"
+    if !json { print(terminalSafe(text)) }
+    if now.apply && !refused {
+        let report = try runApply(op, wait: now.wait)
+        if json { try printJSON(Both(outcome: outcome, apply: report)) } else { printReport(report) }
+        if !report.converged { throw ExitCode(1) }
+    } else if json {
+        try printJSON(outcome)
+    }
+    if refused { throw ExitCode(3) }  // nothing was decided, so nothing is applied
 }
 
 struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Create, resize, delete and list tenant clusters with the shared allocation engine (then `plan` and `apply`).",
-        subcommands: [Create.self, Resize.self, Delete.self, List.self])
+        abstract: "Create, resize, delete, list and show tenant clusters with the shared allocation engine (then `plan` and `apply`).",
+        discussion: "Exit status: 0 done, 2 bad input, 3 rejected or ignored (no such cluster), 1 the state, a host or the subnet manager failed.",
+        subcommands: [Create.self, Resize.self, Delete.self, List.self, Show.self])
 
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Admit a virtual cluster: the engine picks hosts, VFs and the pkey.")
+        static let configuration = CommandConfiguration(abstract: "Admit a virtual cluster: the engine picks hosts, VFs and the pkey; the decision is recorded.")
         @OptionGroup var options: OperatorOptions
         @Option(help: "The tenant.") var tenant: String
         @Option(help: "VMs in the cluster.") var vms: Int
@@ -98,10 +152,10 @@ struct ClusterCommand: ParsableCommand {
         @Option(help: "hpc (a VF and the cluster's pkey) or common.") var kind: String = "hpc"
         @Option(help: "fixed (pinned vCPUs) or dynamic.") var pinning: String = "fixed"
         @Option(help: ArgumentHelp("Placement policy: \(PlacementPolicies.names.joined(separator: ", ")). Default: the scenario's.")) var policy: String?
-        @Flag(help: "Apply right away.") var apply = false
+        @OptionGroup var now: ApplyNow
+        @OptionGroup var output: JSONOption
 
         func validate() throws {
-            guard vms >= 1, vcores >= 1, memGiB >= 0 else { throw ValidationError("--vms and --vcores must be at least 1") }
             guard VMKind(rawValue: kind) != nil else { throw ValidationError("--kind must be hpc or common") }
             guard Pinning(rawValue: pinning) != nil else { throw ValidationError("--pinning must be fixed or dynamic") }
             if let policy, !PlacementPolicies.names.contains(policy) { throw ValidationError("unknown policy '\(policy)'") }
@@ -110,112 +164,296 @@ struct ClusterCommand: ParsableCommand {
         func run() throws {
             try operating {
                 let op = try options.makeOperator()
-                let (id, decision) = try op.create(tenant: tenant, vms: vms, vcores: vcores, memoryGiB: memGiB,
-                                                   kind: VMKind(rawValue: kind)!, pinning: Pinning(rawValue: pinning)!, policy: policy)
-                print("cluster \(id) (\(tenant)): \(describe(decision))")
-                if apply { try printApply(op) }
+                let outcome = try op.create(ClusterSpec(tenant: tenant, vms: vms, vcores: vcores, memoryGiB: memGiB, kind: VMKind(rawValue: kind)!,
+                                                        pinning: Pinning(rawValue: pinning)!, policy: policy))
+                let text = outcome.outcome == "accepted"
+                    ? "cluster \(outcome.clusterID!) (\(tenant)): accepted" + (outcome.pkey.map { ", pkey \(PartitionKey($0))" } ?? "") + ": " + describe(outcome.vms)
+                    : "cluster (\(tenant)): rejected: \(outcome.reason ?? "")"
+                try finish(outcome, json: output.json, text: text, apply: now, op)
             }
         }
     }
 
     struct Resize: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Grow (+K) or shrink (-K) a running cluster.")
+        static let configuration = CommandConfiguration(abstract: "Grow (+K) or shrink (-K) a running cluster (never below one VM).")
         @OptionGroup var options: OperatorOptions
         @Option(help: "The cluster id.") var id: Int64
-        @Option(help: ArgumentHelp("VMs to add (positive) or remove (negative).", valueName: "K")) var by: Int
+        @Option(parsing: .unconditional, help: ArgumentHelp("VMs to add (K) or remove (-K): --by -3 or --by=-3.", valueName: "K")) var by: Int
         @Option(help: "Placement policy for added VMs.") var policy: String?
-        @Flag(help: "Apply right away.") var apply = false
+        @OptionGroup var now: ApplyNow
+        @OptionGroup var output: JSONOption
 
         func run() throws {
             try operating {
                 let op = try options.makeOperator()
-                print("cluster \(id): \(describe(try op.resize(id: id, by: by, policy: policy)))")
-                if apply { try printApply(op) }
+                let outcome = try op.resize(id: id, by: by, policy: policy)
+                let text = switch outcome.outcome {
+                case "accepted": "cluster \(id): \(by > 0 ? "grown by" : "shrunk by") \(by.magnitude): \(describe(outcome.vms))"
+                default: "cluster \(id): \(outcome.outcome): \(outcome.reason ?? "")"
+                }
+                try finish(outcome, json: output.json, text: text, apply: now, op)
             }
         }
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End a cluster: its VFs, host pkey entries and pkey come back.")
+        static let configuration = CommandConfiguration(
+            abstract: "End a cluster: apply detaches its VFs; its pkey and GUIDs stay quarantined until every host confirmed.")
         @OptionGroup var options: OperatorOptions
         @Option(help: "The cluster id.") var id: Int64
-        @Flag(help: "Apply right away.") var apply = false
+        @OptionGroup var now: ApplyNow
+        @OptionGroup var output: JSONOption
 
         func run() throws {
             try operating {
                 let op = try options.makeOperator()
-                print("cluster \(id): \(describe(try op.delete(id: id)).replacingOccurrences(of: "accepted", with: "deleted"))")
-                if apply { try printApply(op) }
+                let outcome = try op.delete(id: id)
+                let text = switch outcome.outcome {
+                case "deleting": "cluster \(id): deleting: apply detaches \(describe(outcome.vms))"
+                case "deleted": "cluster \(id): deleted"
+                default: "cluster \(id): \(outcome.outcome): \(outcome.reason ?? "")"
+                }
+                try finish(outcome, json: output.json, text: text, apply: now, op)
             }
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The running clusters: pkey, VMs with host, VF and GUID.")
+        static let configuration = CommandConfiguration(abstract: "The clusters: pkey, status, VMs with host, VF and GUID.")
         @OptionGroup var options: OperatorOptions
+        @Option(help: "Only this tenant's clusters.") var tenant: String?
+        @OptionGroup var output: JSONOption
 
         func run() throws {
             try operating {
                 let op = try options.makeOperator()
-                if op.clusters.isEmpty { print("no running clusters") }
-                for cluster in op.clusters {
-                    print("cluster \(cluster.id): pkey \(cluster.pkey?.description ?? "none"), \(cluster.vms.count) VMs x \(cluster.shape.vcores) vCPUs")
-                    for (i, vm) in cluster.vms.enumerated() {
-                        let vf = vm.virtualFunction.map { "VF \($0), GUID \(GUIDFormat.hex(Operator.vmGUID(host: vm.host, vf: $0)))" } ?? "no VF"
-                        print("  vm \(i): host \(vm.host) (\(op.hosts[vm.host].name)), \(vf)")
-                    }
+                let loaded = try op.snapshot()
+                let clusters = loaded.clusters.filter { tenant == nil || $0.tenant == tenant }
+                for problem in loaded.problems { printError("hpccloud: warning: \(terminalSafe(problem))") }
+                if output.json { return try printJSON(clusters) }
+                if clusters.isEmpty { print("no clusters") }
+                for cluster in clusters { print(terminalSafe(summary(cluster, hosts: op.hosts))) }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One cluster: what a hypervisor needs to pass each VM's VF through.")
+        @OptionGroup var options: OperatorOptions
+        @Option(help: "The cluster id.") var id: Int64
+        @OptionGroup var output: JSONOption
+
+        func run() throws {
+            try operating {
+                let op = try options.makeOperator()
+                guard let cluster = try op.snapshot().clusters.first(where: { $0.id == id }) else {
+                    throw OperatorError("no cluster \(id) (it never existed or has ended)", kind: .refused)
                 }
+                if output.json { return try printJSON(cluster) }
+                print(terminalSafe(summary(cluster, hosts: op.hosts)))
             }
         }
     }
 }
 
-func printApply(_ op: Operator) throws {
-    let report = try op.apply()
-    for change in report.applied { print("applied: \(change)") }
-    for note in report.notes { print("note: \(note)") }
-    for (change, error) in report.failed { print("FAILED: \(change): \(error)") }
-    if report.applied.isEmpty && report.failed.isEmpty { print("nothing to do: the hardware matches the engine") }
-    if !report.failed.isEmpty { throw ExitCode(1) }
+func summary(_ cluster: RecordedCluster, hosts: [HostEntry]) -> String {
+    var lines = ["cluster \(cluster.id) (\(cluster.tenant)): \(cluster.status), pkey \(cluster.pkey.map { PartitionKey($0).description } ?? "none"), "
+                 + "\(cluster.activeVMs.count) VMs x \(cluster.vcores) vCPUs \(cluster.pinning), \(cluster.memoryMiB / 1024) GiB, \(cluster.kind)"]
+    for vm in cluster.vms {
+        let name = vm.host < hosts.count ? hosts[vm.host].name : "?"
+        let vf = vm.vf.map { "VF \($0), GUID \(vm.guid.map(GUIDFormat.hex) ?? "?")" } ?? "no VF"
+        lines.append("  vm \(vm.seq): host \(vm.host) (\(name)), \(vf)" + (vm.status == "active" ? "" : ", \(vm.status)"))
+    }
+    return lines.joined(separator: "\n")
+}
+
+func runApply(_ op: Operator, only: Set<Int>? = nil, manageSubnet: Bool = true, wait: Double) throws -> ReconcileReport {
+    try op.apply(only: only, manageSubnet: manageSubnet, wait: wait) { progress in
+        if isatty(2) != 0 { printError("hpccloud: \(progress)") }
+    }
+}
+
+func printReport(_ report: ReconcileReport) {
+    for change in report.changes { print("applied: \(terminalSafe(change.description))") }
+    for note in report.notes { print("note: \(terminalSafe(note))") }
+    for line in report.confirmed { print("confirmed: \(terminalSafe(line))") }
+    for failure in report.failed { print("FAILED: \(terminalSafe(failure.change.description)): \(terminalSafe(failure.error))") }
+    for host in report.unreachable { print("UNREACHABLE: \(terminalSafe(host.hostName)): \(terminalSafe(host.error)) (its changes wait; the other hosts went on)") }
+    for line in report.waiting { print("waiting: \(terminalSafe(line))") }
+    for problem in report.problems { print("problem: \(terminalSafe(problem))") }
+    if report.changes.isEmpty && report.converged && report.confirmed.isEmpty { print("nothing to do: the hardware matches the recorded placements") }
+}
+
+/// Applies and prints the report; not converged exits 1.
+func printApply(_ op: Operator, json: Bool, only: Set<Int>? = nil, manageSubnet: Bool = true, wait: Double) throws {
+    let report = try runApply(op, only: only, manageSubnet: manageSubnet, wait: wait)
+    if json { try printJSON(report) } else { printReport(report) }
+    if !report.converged { throw ExitCode(1) }
 }
 
 struct Plan: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what apply would change: the engine's desired state against the hardware's actual state.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show what apply would change: the recorded placements against each host's hardware and the subnet manager.")
     @OptionGroup var options: OperatorOptions
+    @OptionGroup var output: JSONOption
 
     func run() throws {
         try operating {
-            let changes = try options.makeOperator().plan()
-            if changes.isEmpty { print("nothing to do: the hardware matches the engine") }
-            for change in changes { print(change) }
+            let report = try options.makeOperator().plan()
+            if output.json { return try printJSON(report) }
+            if report.changes.isEmpty && report.unreachable.isEmpty && report.waiting.isEmpty { print("nothing to do: the hardware matches the recorded placements") }
+            for change in report.changes { print(terminalSafe(change.description)) }
+            for host in report.unreachable { print("UNREACHABLE: \(terminalSafe(host.hostName)): \(terminalSafe(host.error))") }
+            for line in report.waiting { print("waiting: \(terminalSafe(line))") }
+            for problem in report.problems { print("problem: \(terminalSafe(problem))") }
         }
     }
 }
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Converge the hardware on the engine's decisions (journaled; safe to rerun; one at a time).")
+        abstract: "Converge the hardware on the recorded placements: detach, subnet manager, wait, attach (journaled; one at a time).",
+        discussion: "Exit status 0 when converged; 1 when a change failed, a host was unreachable or something still waits.")
     @OptionGroup var options: OperatorOptions
+    @Option(help: ArgumentHelp("Seconds to wait for the subnet manager to program the ports.", valueName: "S")) var wait: Double = 60
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        guard wait >= 0 && wait <= 3600 else { throw ValidationError("--wait must be 0 to 3600 seconds") }
+    }
 
     func run() throws {
-        try operating { try printApply(try options.makeOperator()) }
+        try operating { try printApply(try options.makeOperator(), json: output.json, wait: wait) }
     }
 }
 
-struct Partitions: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "OpenSM's partitions.conf for the running clusters.")
+struct Reconcile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "At boot, before VMs start: bring one host's VFs back to the recorded placements (a rebooted mlx4 VF maps the default partition).",
+        discussion: "Hardware/systemd/hpccloud-reconcile.service runs this. It leaves the subnet manager's configuration alone.")
     @OptionGroup var options: OperatorOptions
-    @Flag(help: "Print the file without writing it.") var print = false
+    @Option(help: "The host (inventory name or index); default: this machine's hostname.") var host: String?
+    @Option(help: ArgumentHelp("Seconds to wait for the port's pkeys (the subnet manager reprograms a port that comes up).", valueName: "S")) var wait: Double = 120
+    @OptionGroup var output: JSONOption
 
     func run() throws {
         try operating {
             let op = try options.makeOperator()
-            if print {
-                Swift.print(op.partitionsText, terminator: "")
-            } else {
-                try AtomicFile.write(op.partitionsText, to: op.partitionsPath)
-                Swift.print("Wrote \(op.partitionsPath) (use apply to also reload the subnet manager)")
+            let name = host ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+            guard let entry = op.hosts.first(where: { $0.name == name || "\($0.index)" == name }) else {
+                throw OperatorError("no host '\(name)' in the inventory (give --host)")
             }
+            try printApply(op, json: output.json, only: [entry.index], manageSubnet: false, wait: wait)
+        }
+    }
+}
+
+struct HostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host", abstract: "The inventory: per-host capacity and use; drain a host (no new VMs) or return it to service.",
+        subcommands: [List.self, Drain.self, Undrain.self])
+
+    struct HostView: Codable {
+        var index: Int
+        var name: String
+        var drained: Bool
+        var cores: Int
+        var freeCores: Int
+        var memoryMiB: Int64
+        var usedMemoryMiB: Int64
+        var vfs: Int
+        var usedVFs: Int
+        var pkeyEntries: Int
+        var usedPKeyEntries: Int
+        var portGUID: String
+        var membership: String
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each host's capacity and what the recorded placements use of it.")
+        @OptionGroup var options: OperatorOptions
+        @OptionGroup var output: JSONOption
+
+        func run() throws {
+            try operating {
+                let op = try options.makeOperator()
+                let loaded = try op.snapshot()
+                let views = op.hosts.map { host in
+                    let u = loaded.engine.usage(host: host.index)
+                    return HostView(index: host.index, name: host.name, drained: u.drained, cores: u.cores, freeCores: u.freeCores,
+                                    memoryMiB: u.memoryMiB, usedMemoryMiB: u.usedMemoryMiB, vfs: u.vfs, usedVFs: u.usedVFs,
+                                    pkeyEntries: u.pkeyEntries, usedPKeyEntries: u.usedPKeyEntries, portGUID: GUIDFormat.hex(host.portGUID),
+                                    membership: host.membership.rawValue)
+                }
+                if output.json { return try printJSON(views) }
+                print("host  name              cores  free  mem GiB  used  VFs  used  pkey entries  used  state")
+                for v in views {
+                    let name = terminalSafe(v.name)
+                    print(String(format: "%4d  ", v.index) + name.padding(toLength: max(16, name.count), withPad: " ", startingAt: 0)
+                          + String(format: "  %5d  %4d  %7d  %4d  %3d  %4d  %12d  %4d  ", v.cores, v.freeCores, Int(v.memoryMiB / 1024),
+                                   Int(v.usedMemoryMiB / 1024), v.vfs, v.usedVFs, v.pkeyEntries, v.usedPKeyEntries)
+                          + (v.drained ? "drained" : "in service"))
+                }
+            }
+        }
+    }
+
+    struct Drain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "No new VMs on the host; what runs there stays.")
+        @OptionGroup var options: OperatorOptions
+        @Argument(help: "The host (inventory name or index).") var host: String
+
+        func run() throws {
+            try operating { print("host \(terminalSafe(try options.makeOperator().setDrained(host: host, true).name)): drained") }
+        }
+    }
+
+    struct Undrain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Return a drained host to service.")
+        @OptionGroup var options: OperatorOptions
+        @Argument(help: "The host (inventory name or index).") var host: String
+
+        func run() throws {
+            try operating { print("host \(terminalSafe(try options.makeOperator().setDrained(host: host, false).name)): in service") }
+        }
+    }
+}
+
+struct Journal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The hardware journal (each change intended, applied or failed), or with --audit who asked what, when, and the outcome.")
+    @OptionGroup var options: OperatorOptions
+    @Flag(help: "The audit trail of operator commands instead.") var audit = false
+    @Option(help: "At most this many rows, the newest.") var limit: Int = 200
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        guard limit >= 1 && limit <= 1_000_000 else { throw ValidationError("--limit must be 1 to 1000000") }
+    }
+
+    func run() throws {
+        try operating {
+            let op = try options.makeOperator()
+            let rows = audit ? try op.operations(limit: limit) : try op.journal(limit: limit)
+            if output.json { return try printJSON(rows) }
+            let columns = audit ? ["seq", "time", "actor", "action", "clusterId", "arguments", "outcome", "detail"]
+                : ["seq", "time", "host", "status", "change", "error"]
+            for row in rows { print(terminalSafe(columns.map { row[$0] ?? "" }.filter { !$0.isEmpty }.joined(separator: "  "))) }
+        }
+    }
+}
+
+struct Partitions: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "OpenSM's partitions.conf as apply would write it (the site's lines kept, hpccloud's managed block).")
+    @OptionGroup var options: OperatorOptions
+
+    func run() throws {
+        try operating {
+            let op = try options.makeOperator()
+            guard let text = try op.desiredPartitionsText() else {
+                throw OperatorError("a site partition uses a tenant's pkey: see `hpccloud plan`", kind: .environment)
+            }
+            print(text, terminator: "")
         }
     }
 }

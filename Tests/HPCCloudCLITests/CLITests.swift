@@ -289,8 +289,9 @@ struct Tool {
         let result = try Tool.run(["fabric", "discover", "--sysfs-root", root])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("mlx4_0: mlx4_core at 0000:04:00.0, fw 2.42.5000, node GUID 0x0002c90300a1b2c0, 7 VFs present of 63, profile connectx-3"))
-        #expect(result.stdout.contains("mlx5_0: mlx5_core at 0000:81:00.0") && result.stdout.contains("4 VFs (sriov_numvfs) of 127, profile connectx-6"))
-        #expect(result.stdout.contains("hca: connectx-3, vfs: 7, pkeyTable: 16"))
+        #expect(result.stdout.contains("mlx5_0: mlx5_core at 0000:81:00.0") && result.stdout.contains("4 VFs present of 127, profile connectx-6"))
+        #expect(result.stdout.contains("port 1: InfiniBand ACTIVE, GUID 0x0002c90300a1b2c1"), "the port GUID comes from gids/0")
+        #expect(result.stdout.contains("hca: connectx-3, vfs: 7, pkeyTable: 15"), "mlx4 shows the SM one entry less than the physical table")
         let empty = try temporaryDirectory()
         let none = try Tool.run(["fabric", "discover", "--sysfs-root", empty])
         #expect(none.status == 2 && none.stderr.contains("no RDMA devices found"))
@@ -305,29 +306,66 @@ struct Tool {
         let create = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "3", "--vcores", "4", "--scenario", scenario] + state)
         #expect(create.status == 0 && create.stdout == "cluster 1 (alice): accepted, pkey 0x0001: host 0 VF 0, host 0 VF 1, host 1 VF 0\n", "\(create.stderr)")
         let plan = try Tool.run(["plan"] + state)
-        #expect(plan.stdout.contains("sim1: VF 0: attach to pkey 0x0001"))
+        #expect(plan.stdout.contains("sim1: set the VF count to 4"), "\(plan.stdout)")
         #expect(try Tool.run(["apply"] + state).status == 0)
-        #expect(try Tool.run(["apply"] + state).stdout == "nothing to do: the hardware matches the engine\n")
-        let partitions = try Tool.run(["partitions", "--print"] + state)
-        #expect(partitions.stdout.contains("c1=0x0001 : 0x0002c90300000001=full, 0x0002c90300000101=full ;"))
+        #expect(try Tool.run(["apply"] + state).stdout == "nothing to do: the hardware matches the recorded placements\n")
+        let partitions = try Tool.run(["partitions"] + state)
+        #expect(partitions.stdout.contains("hpccloud_c1=0x0001, ipoib : 0x0200000000000001=full, 0x0200000000000002=full, 0x0200000000000003=full ;"),
+                "vSwitch VFs are members by their own GUIDs: \(partitions.stdout)")
 
-        // The same commands on the connectx backend, against two hosts' sysfs trees on disk.
+        // Exit status: 3 for a refusal, 2 for bad input; the documented `--by -3` works.
+        let clamped = try Tool.run(["cluster", "resize", "--id", "1", "--by", "-3"] + state)
+        #expect(clamped.status == 3 && clamped.stdout.contains("keeps at least one VM"), "\(clamped.stdout)\(clamped.stderr)")
+        let shrink = try Tool.run(["cluster", "resize", "--id", "1", "--by", "-2"] + state)
+        #expect(shrink.status == 0 && shrink.stdout == "cluster 1: shrunk by 2: host 0 VF 1, host 1 VF 0\n", "\(shrink.stderr)")
+        #expect(try Tool.run(["cluster", "delete", "--id", "9223372036854775807"] + state).status == 3)
+        #expect(try Tool.run(["cluster", "show", "--id", "42"] + state).status == 3)
+        let huge = try Tool.run(["cluster", "create", "--tenant", "bob", "--vms", "9223372036854775807", "--vcores", "1"] + state)
+        #expect(huge.status == 2 && huge.stderr.contains("expected 1 to 8"), "\(huge.stderr)")
+        let rejected = try Tool.run(["cluster", "create", "--tenant", "bob", "--vms", "8", "--vcores", "8"] + state)
+        #expect(rejected.status == 3 && rejected.stdout.contains("rejected: "), "\(rejected.stdout)")
+        let json = try Tool.run(["cluster", "show", "--id", "1", "--json"] + state)
+        let shown = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(shown?["pkey"] as? Int == 1 && (shown?["vms"] as? [[String: Any]])?.first?["guid"] as? String == "0x0200000000000001")
+        let both = try Tool.run(["cluster", "create", "--tenant", "carol", "--vms", "1", "--vcores", "1", "--apply", "--json"] + state)
+        let object = try JSONSerialization.jsonObject(with: Data(both.stdout.utf8)) as? [String: Any]
+        #expect(both.status == 0 && (object?["outcome"] as? [String: Any])?["outcome"] as? String == "accepted"
+                && (object?["apply"] as? [String: Any])?["changes"] != nil, "one JSON object: \(both.stdout)")
+        let audit = try Tool.run(["journal", "--audit", "--json"] + state)
+        let rows = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: String]] ?? []
+        #expect(rows.map { $0["outcome"] ?? "" } == ["accepted", "rejected", "accepted", "ignored", "rejected", "accepted"], "\(rows)")
+
+        // The same walk-through on the connectx backend: a ConnectX-3 (mlx4) and a ConnectX-6 under MLNX_OFED, as trees on disk.
+        let mixed = dir + "/mixed.yaml"
+        try """
+        hosts:
+          - { count: 1, cores: 8, memoryGiB: 32, hca: connectx-3, vfs: 4, pkeyTable: 15 }
+          - { count: 1, cores: 8, memoryGiB: 32, hca: connectx-6, vfs: 4 }
+        """.write(toFile: mixed, atomically: true, encoding: .utf8)
         let root = dir + "/hosts"
-        for (i, name) in ["h0", "h1"].enumerated() {
-            let fake = FakeSysfs()
-            fake.addMLX5(nodeGUID: 0x9803_9b03_0000_0000 + UInt64(i) << 16, vfs: 4, totalVFs: 8)
-            try fake.materialize(at: "\(root)/\(name)")
-        }
-        let hw = ["--state", dir + "/hw.sqlite", "--backend", "connectx", "--sysfs-root", root, "--hardware", Fixtures.hardwareDirectory]
-        let real = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "3", "--vcores", "4", "--scenario", scenario, "--apply"] + hw)
-        #expect(real.status == 0, "\(real.stderr)")
-        #expect(real.stdout.contains("applied: h1: VF 0: attach to pkey 0x0001 with GUID 0x0200000001000001"))
+        let a = FakeSysfs(), b = FakeSysfs()
+        a.addMLX4(vfs: 4, pkeys: [0xffff, 0x7fff])
+        b.addMLX5(nodeGUID: 0x9803_9b03_0000_0000, vfs: 4, totalVFs: 8, ofed: true)
+        try a.materialize(at: root + "/h0")
+        try b.materialize(at: root + "/h1")
+        let hw = ["--state", dir + "/hw.sqlite", "--backend", "connectx", "--sysfs-root", root, "--hardware", Fixtures.hardwareDirectory,
+                  "--partitions", dir + "/partitions.conf"]
+        let first = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "2", "--vcores", "8", "--scenario", mixed,
+                                  "--apply", "--wait", "0"] + hw)
+        #expect(first.status == 1 && first.stdout.contains("waiting: h0: pkey 0x0001 is not in port 1's table yet"), "\(first.stdout)\(first.stderr)")
+        // The subnet manager's part: the PF's physical table now holds the tenant key.
+        try "0x8001\n".write(toFile: root + "/h0/sys/class/infiniband/mlx4_0/iov/ports/1/pkeys/2", atomically: false, encoding: .utf8)
+        let second = try Tool.run(["apply", "--wait", "0"] + hw)
+        #expect(second.status == 0 && second.stdout.contains("applied: h0: VF 0: attach to pkey 0x0001 with GUID 0x0200000000000001"), "\(second.stdout)")
+        #expect(first.stdout.contains("applied: h1: VF 0: attach to pkey 0x0001 with GUID 0x0200000000000002"), "the mlx5 host did not wait for the mlx4 one")
         let node = try String(contentsOfFile: root + "/h1/sys/bus/pci/devices/0000:81:00.0/sriov/0/node", encoding: .utf8)
-        #expect(node == "02:00:00:00:01:00:00:01\n")
-        let policy = try String(contentsOfFile: root + "/h0/sys/bus/pci/devices/0000:81:00.0/sriov/2/policy", encoding: .utf8)
-        #expect(policy == "Down\n")
-        let deleted = try Tool.run(["cluster", "delete", "--id", "1", "--apply"] + hw)
-        #expect(deleted.stdout.contains("applied: h0: VF 0: detach"))
+        #expect(node == "02:00:00:00:00:00:00:02\n")
+        let map = try (0..<3).map { try String(contentsOfFile: root + "/h0/sys/class/infiniband/mlx4_0/iov/0000:04:00.1/ports/1/pkey_idx/\($0)", encoding: .utf8) }
+        #expect(map == ["2\n", "1\n", "none\n"], "tenant key at 0, the limited default at 1, nothing else: \(map)")
+        let deleted = try Tool.run(["cluster", "delete", "--id", "1", "--apply", "--wait", "0"] + hw)
+        #expect(deleted.stdout.contains("applied: h0: VF 0: detach"), "\(deleted.stdout)")
+        let guid = try String(contentsOfFile: root + "/h0/sys/class/infiniband/mlx4_0/iov/ports/1/admin_guids/1", encoding: .utf8)
+        #expect(guid == "0xffffffffffffffff\n", "a detached VF's alias GUID is deleted")
         let mismatch = try Tool.run(["cluster", "list", "--backend", "simulated"] + hw.filter { $0 != "connectx" && $0 != "--backend" })
         #expect(mismatch.status == 2 && mismatch.stderr.contains("drives the connectx backend"))
     }

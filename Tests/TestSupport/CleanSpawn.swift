@@ -7,8 +7,9 @@ import Foundation
 /// way never receives SIGHUP (OpenSM's re-read) or SIGTERM (shutdown).
 public enum CleanSpawn {
     /// Spawns `executable`; stdout and stderr go to `output` (appended), or nowhere.
+    /// - Parameter directory: the child's working directory (libumad2sim leaves `./sys-<pid>` there).
     public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             output: String? = nil) throws -> pid_t {
+                             output: String? = nil, directory: String? = nil) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -26,21 +27,23 @@ public enum CleanSpawn {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0.key)=\($0.value)" }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        // Swift's Glibc lacks posix_spawn_file_actions_addchdir_np: a shell changes directory, then execs (same pid).
+        let command = directory == nil ? [executable] + arguments : ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory!, executable] + arguments
+        let argv = command.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let status = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
         guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
         return pid
     }
 
     /// Runs to the end (killed after `timeout` seconds); the exit status and the output.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+                           timeout: TimeInterval = 60, directory: String? = nil) throws -> (status: Int32, output: String) {
         let log = NSTemporaryDirectory() + "hpccloud-spawn-\(UUID().uuidString).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let pid = try spawn(executable, arguments, environment: environment, output: log)
+        let pid = try spawn(executable, arguments, environment: environment, output: log, directory: directory)
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
         while waitpid(pid, &status, WNOHANG) == 0 {

@@ -1,0 +1,223 @@
+import CloudModel
+
+/// A VF slot (and optionally a host's pkey table entry) held outside any
+/// cluster: a production backend's quarantine of what a deleted or shrunk
+/// cluster left on the hardware until the host confirmed the detach.
+public struct SlotHold: Hashable, Sendable {
+    public var host: Int
+    public var virtualFunction: Int?
+    /// Whether the hold also keeps one of the host's tenant pkey table entries
+    /// (the departed cluster's pkey is still in the port's table).
+    public var pkeyEntry: Bool
+
+    public init(host: Int, virtualFunction: Int?, pkeyEntry: Bool) {
+        self.host = host
+        self.virtualFunction = virtualFunction
+        self.pkeyEntry = pkeyEntry
+    }
+}
+
+/// What the engine holds outside its clusters.
+struct Holds: Equatable {
+    /// Pool keys never handed out: the site's own partitions and quarantined tenant keys.
+    var pkeys: Set<Int> = []
+    var slots: [SlotHold] = []
+}
+
+/// Why a recorded placement does not fit the engine as configured now.
+public enum RestoreProblem: Equatable, Sendable, CustomStringConvertible {
+    case unknownHost(vm: Int, host: Int, hosts: Int)
+    case noSuchVF(vm: Int, host: Int, vf: Int, vfs: Int)
+    case vfTaken(vm: Int, host: Int, vf: Int)
+    /// An hpc VM without a VF or a common VM with one; an hpc cluster without a pkey.
+    case malformed(String)
+    case pkeyOutsidePool(Int, pool: ClosedRange<Int>)
+    case pkeyTaken(Int)
+    case duplicateCluster
+    /// The placement is restored but exceeds what the host (or subnet) has now.
+    case overCapacity(host: Int?, resource: String, used: Int64, limit: Int64)
+
+    /// Whether the placement could not be restored at all (else it is, over capacity).
+    public var blocksRestore: Bool {
+        if case .overCapacity = self { return false }
+        return true
+    }
+
+    public var description: String {
+        switch self {
+        case .unknownHost(let vm, let host, let hosts): "VM \(vm) is on host \(host), but the cloud has \(hosts) hosts now"
+        case .noSuchVF(let vm, let host, let vf, let vfs): "VM \(vm) holds VF \(vf) of host \(host), which has \(vfs) usable VFs now"
+        case .vfTaken(let vm, let host, let vf): "VM \(vm) holds VF \(vf) of host \(host), which is recorded for another VM too"
+        case .malformed(let text): text
+        case .pkeyOutsidePool(let pkey, let pool):
+            "pkey \(PartitionKey(pkey)) is outside the pool \(PartitionKey(pool.lowerBound))-\(PartitionKey(pool.upperBound))"
+        case .pkeyTaken(let pkey): "pkey \(PartitionKey(pkey)) is recorded twice (or is the site's own)"
+        case .duplicateCluster: "the cluster id is recorded twice"
+        case .overCapacity(let host, let resource, let used, let limit):
+            (host.map { "host \($0): " } ?? "subnet: ") + "\(resource) \(used) in use, \(limit) available now"
+        }
+    }
+}
+
+extension AllocationEngine {
+    /// Puts a recorded cluster back exactly as it was placed: its pkey, and each
+    /// VM's host and VF, in the order the VMs were added. No policy runs and
+    /// nothing is re-decided: a production backend's recorded decisions are the
+    /// truth. A placement that is structurally impossible now (a host or VF that
+    /// no longer exists, a VF or pkey recorded twice) is not restored; one that
+    /// merely exceeds today's capacity (a profile was edited) is restored and
+    /// reported, so its resources are never handed to anyone else.
+    /// - Returns: the problems, empty when the placement fits as it is.
+    /// - Complexity: O(n log H) for n VMs.
+    @discardableResult
+    public func restore(id: Int64, shape: VMShape, pkey: PartitionKey?, vms: [PlacedVM]) -> [RestoreProblem] {
+        var problems: [RestoreProblem] = []
+        if state.clusters[id] != nil { problems.append(.duplicateCluster) }
+        if vms.isEmpty { problems.append(.malformed("no VMs")) }
+        if (shape.kind == .hpc) != (pkey != nil) { problems.append(.malformed("an \(shape.kind.rawValue) cluster \(pkey == nil ? "without" : "with") a pkey")) }
+        if let pkey {
+            if !state.freePKeys.contains(pkey.value) {
+                problems.append(.pkeyOutsidePool(pkey.value, pool: cloud.subnet.pkeyPool))
+            } else if !state.freePKeys.isFree(pkey.value) {
+                problems.append(.pkeyTaken(pkey.value))
+            }
+        }
+        var slots = Set<Int>()
+        for (i, vm) in vms.enumerated() {
+            guard vm.host >= 0 && vm.host < hostCount else { problems.append(.unknownHost(vm: i, host: vm.host, hosts: hostCount)); continue }
+            switch (shape.kind, vm.virtualFunction) {
+            case (.hpc, nil): problems.append(.malformed("hpc VM \(i) on host \(vm.host) has no VF"))
+            case (.common, .some): problems.append(.malformed("common VM \(i) on host \(vm.host) holds a VF"))
+            case (.hpc, let vf?):
+                if vf < 0 || vf >= vfs[vm.host] {
+                    problems.append(.noSuchVF(vm: i, host: vm.host, vf: vf, vfs: vfs[vm.host]))
+                } else if !isVFFree(vf, host: vm.host) || !slots.insert(vm.host << 20 | vf).inserted {
+                    problems.append(.vfTaken(vm: i, host: vm.host, vf: vf))
+                }
+            default: break
+            }
+        }
+        guard problems.isEmpty else { return problems }
+
+        if let pkey { state.freePKeys.take(pkey.value) }
+        var record = ClusterRecord(id: id, shape: shape, pkey: pkey, vms: [], initialSpan: 0, hostCounts: [])
+        for vm in vms { add(to: &record, host: vm.host, virtualFunction: vm.virtualFunction) }
+        record.initialSpan = record.hostCounts.count
+        state.clusters[id] = record
+        for host in record.hosts { problems += overCapacity(host: host) }
+        if state.lidsInUse > lidSpace {
+            problems.append(.overCapacity(host: nil, resource: "LIDs", used: Int64(state.lidsInUse), limit: Int64(lidSpace)))
+        }
+        return problems
+    }
+
+    func overCapacity(host h: Int) -> [RestoreProblem] {
+        var problems: [RestoreProblem] = []
+        let held = state.pinnedVcores[h] + overcommit.physicalCores(forDynamic: state.dynamicVcores[h])
+        if held > cores[h] { problems.append(.overCapacity(host: h, resource: "physical cores", used: Int64(held), limit: Int64(cores[h]))) }
+        if state.usedMemoryMiB[h] > memoryMiB[h] {
+            problems.append(.overCapacity(host: h, resource: "MiB of memory", used: state.usedMemoryMiB[h], limit: memoryMiB[h]))
+        }
+        if state.usedPKeyEntries[h] > pkeyEntries[h] {
+            problems.append(.overCapacity(host: h, resource: "tenant pkey entries", used: Int64(state.usedPKeyEntries[h]), limit: Int64(pkeyEntries[h])))
+        }
+        return problems
+    }
+
+    // MARK: - Holds
+
+    /// Keeps `pkey` out of the pool (the site's own partition, or a deleted
+    /// cluster's key until every host confirmed its detach). A key outside the
+    /// pool needs no hold: the engine never hands it out.
+    /// - Returns: false when a cluster or another hold has it.
+    @discardableResult
+    public func hold(pkey: Int) -> Bool {
+        guard state.freePKeys.contains(pkey) else { return true }
+        guard state.freePKeys.isFree(pkey) else { return false }
+        state.freePKeys.take(pkey)
+        state.holds.pkeys.insert(pkey)
+        return true
+    }
+
+    public func releaseHold(pkey: Int) {
+        guard state.holds.pkeys.remove(pkey) != nil else { return }
+        state.freePKeys.release(pkey)
+    }
+
+    /// Keeps a VF slot (with its LID on a `vswitch-dynamic` HCA) and optionally
+    /// a pkey table entry of `slot.host` from new VMs.
+    /// - Returns: the problem, or nil when held.
+    public func hold(_ slot: SlotHold) -> RestoreProblem? {
+        let h = slot.host
+        guard h >= 0 && h < hostCount else { return .unknownHost(vm: 0, host: h, hosts: hostCount) }
+        if let vf = slot.virtualFunction {
+            guard vf >= 0 && vf < vfs[h] else { return .noSuchVF(vm: 0, host: h, vf: vf, vfs: vfs[h]) }
+            guard isVFFree(vf, host: h) else { return .vfTaken(vm: 0, host: h, vf: vf) }
+            _ = takeVF(vf, host: h)
+            state.usedVFs[h] += 1
+            state.usedVFsTotal += 1
+            if needsLIDPerVF[h] { state.lidsInUse += 1 }
+        }
+        if slot.pkeyEntry {
+            state.usedPKeyEntries[h] += 1
+            state.usedPKeyEntriesTotal += 1
+        }
+        state.holds.slots.append(slot)
+        state.index.update(host: h, to: capacity(ofHost: h))
+        return nil
+    }
+
+    public func releaseHold(_ slot: SlotHold) {
+        guard let i = state.holds.slots.firstIndex(of: slot) else { return }
+        state.holds.slots.remove(at: i)
+        let h = slot.host
+        if let vf = slot.virtualFunction {
+            state.vfBits[h * vfWordsPerHost + vf >> 6] &= ~(1 << UInt64(vf & 63))
+            state.usedVFs[h] -= 1
+            state.usedVFsTotal -= 1
+            if needsLIDPerVF[h] { state.lidsInUse -= 1 }
+        }
+        if slot.pkeyEntry {
+            state.usedPKeyEntries[h] -= 1
+            state.usedPKeyEntriesTotal -= 1
+        }
+        state.index.update(host: h, to: capacity(ofHost: h))
+    }
+
+    // MARK: - Drain
+
+    /// A drained host takes no new VMs (admission and extension skip it); what
+    /// runs there stays, and shrinks and releases work as before.
+    /// - Complexity: O(log H)
+    public func setDrained(host: Int, _ drained: Bool) {
+        precondition(host >= 0 && host < hostCount, "no host \(host)")
+        state.drained[host] = drained
+        state.index.update(host: host, to: capacity(ofHost: host))
+    }
+
+    public func isDrained(host: Int) -> Bool { state.drained[host] }
+
+    // MARK: - Per-host view
+
+    /// What one host has and holds, for an operator's capacity view.
+    public struct HostUsage: Equatable, Sendable {
+        public var cores: Int
+        public var freeCores: Int
+        public var memoryMiB: Int64
+        public var usedMemoryMiB: Int64
+        public var vfs: Int
+        public var usedVFs: Int
+        public var pkeyEntries: Int
+        public var usedPKeyEntries: Int
+        public var drained: Bool
+    }
+
+    public func usage(host h: Int) -> HostUsage {
+        HostUsage(cores: cores[h], freeCores: freeCores(host: h), memoryMiB: memoryMiB[h], usedMemoryMiB: state.usedMemoryMiB[h],
+                  vfs: vfs[h], usedVFs: state.usedVFs[h], pkeyEntries: pkeyEntries[h], usedPKeyEntries: state.usedPKeyEntries[h],
+                  drained: state.drained[h])
+    }
+
+    /// Whether the pool still has `pkey` free (false for a held, used or out-of-pool key).
+    public func isFree(pkey: Int) -> Bool { state.freePKeys.contains(pkey) && state.freePKeys.isFree(pkey) }
+}

@@ -1,0 +1,490 @@
+import Allocation
+import CloudModel
+import Foundation
+import GRDB
+
+/// A cluster as recorded: the truth about what was decided.
+public struct RecordedCluster: Equatable, Sendable, Codable {
+    public var id: Int64
+    public var tenant: String
+    public var vcores: Int
+    public var memoryMiB: Int64
+    public var kind: String
+    public var pinning: String
+    public var pkey: Int?
+    /// `active`, `deleting` (VFs being detached, pkey quarantined) or `deleted`.
+    public var status: String
+    public var created: String
+    public var vms: [RecordedVM]
+
+    public var shape: VMShape {
+        VMShape(vcores: vcores, memoryMiB: memoryMiB, kind: VMKind(rawValue: kind) ?? .hpc, pinning: Pinning(rawValue: pinning) ?? .fixed)
+    }
+
+    /// The VMs a tenant has now (in the order they were added).
+    public var activeVMs: [RecordedVM] { vms.filter { $0.status == "active" } }
+}
+
+/// One VM as recorded: its host, VF and GUID.
+public struct RecordedVM: Equatable, Sendable, Codable {
+    public var seq: Int
+    public var host: Int
+    public var vf: Int?
+    public var guid: UInt64?
+    /// `active`, `retiring` (its VF is to be detached) or `detached` (the VF
+    /// maps nothing; the host may still hold the pkey until the subnet manager drops it).
+    public var status: String
+
+    public init(seq: Int, host: Int, vf: Int?, guid: UInt64?, status: String) {
+        self.seq = seq
+        self.host = host
+        self.vf = vf
+        self.guid = guid
+        self.status = status
+    }
+
+    enum CodingKeys: String, CodingKey { case seq, host, vf, guid, status }
+
+    /// GUIDs travel as `0x` and 16 hex digits: a JSON number cannot hold 64 bits exactly.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(seq, forKey: .seq)
+        try c.encode(host, forKey: .host)
+        try c.encodeIfPresent(vf, forKey: .vf)
+        try c.encodeIfPresent(guid.map(GUIDFormat.hex), forKey: .guid)
+        try c.encode(status, forKey: .status)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seq = try c.decode(Int.self, forKey: .seq)
+        host = try c.decode(Int.self, forKey: .host)
+        vf = try c.decodeIfPresent(Int.self, forKey: .vf)
+        guid = try c.decodeIfPresent(String.self, forKey: .guid).flatMap { UInt64($0.dropFirst(2), radix: 16) }
+        status = try c.decode(String.self, forKey: .status)
+    }
+}
+
+/// A create request as the operator gives it.
+public struct ClusterSpec: Sendable {
+    public var tenant: String
+    public var vms: Int
+    public var vcores: Int
+    public var memoryGiB: Int
+    public var kind: VMKind
+    public var pinning: Pinning
+    public var policy: String?
+
+    public init(tenant: String, vms: Int, vcores: Int, memoryGiB: Int, kind: VMKind, pinning: Pinning, policy: String? = nil) {
+        self.tenant = tenant
+        self.vms = vms
+        self.vcores = vcores
+        self.memoryGiB = memoryGiB
+        self.kind = kind
+        self.pinning = pinning
+        self.policy = policy
+    }
+}
+
+/// The operator's state machine: clusters created, resized and deleted
+/// through the shared allocation engine, recorded placements as the truth,
+/// and (in `Reconciler`) `plan`/`apply` bringing the hardware to them.
+///
+/// Every command rebuilds the engine from the recorded placements inside the
+/// same `BEGIN IMMEDIATE` transaction that records its decision: nothing is
+/// re-decided, and two commands can never take the same id, pkey or VF.
+public final class Operator {
+    public let state: OperatorState
+    public let backend: Backend
+    public let subnetManager: SubnetManager
+    public let scenario: Scenario
+    public let hosts: [HostEntry]
+    /// Who the audit trail names (`$SUDO_USER`, `$USER`, or a caller's choice).
+    public var actor: String
+
+    public init(state: OperatorState, catalog: HardwareCatalog, backend: Backend, subnetManager: SubnetManager,
+                actor: String = Operator.defaultActor) throws {
+        guard let yaml = try state.meta("scenarioYAML"), let file = try state.meta("scenarioFile") else {
+            throw OperatorError("\(state.path) has no cloud yet: give --scenario S.yaml on the first command")
+        }
+        self.state = state
+        self.backend = backend
+        self.subnetManager = subnetManager
+        self.actor = actor
+        scenario = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(yaml: yaml, file: file)
+        hosts = try state.read(Self.inventory)
+        guard hosts.count == scenario.cloud.hostCount else {
+            throw OperatorError("the inventory has \(hosts.count) hosts but the scenario has \(scenario.cloud.hostCount): "
+                                + "the recorded placements name inventory hosts, so the scenario's host list must not change", kind: .environment)
+        }
+    }
+
+    public static var defaultActor: String {
+        let env = ProcessInfo.processInfo.environment
+        return env["SUDO_USER"] ?? env["USER"] ?? "uid \(getuid())"
+    }
+
+    static func inventory(_ db: Database) throws -> [HostEntry] {
+        try Row.fetchAll(db, sql: "SELECT * FROM inventory ORDER BY host").map { row in
+            HostEntry(index: row["host"], name: row["name"], sysfsRoot: row["sysfsRoot"], device: row["device"], driver: row["driver"],
+                      port: row["port"], nodeGUID: UInt64(row["nodeGUID"] as String, radix: 16) ?? 0,
+                      portGUID: UInt64(row["portGUID"] as String, radix: 16) ?? 0,
+                      membership: Membership(rawValue: row["membership"]) ?? .physicalPort, drained: row["drained"])
+        }
+    }
+
+    // MARK: - Setting up
+
+    /// Records the cloud once: its scenario and its hosts (`discovered`, one
+    /// per host in inventory order, whose index and drain are ignored, or
+    /// simulated hosts with generated GUIDs).
+    public static func initialize(state: OperatorState, scenarioYAML: String, scenarioFile: String, catalog: HardwareCatalog,
+                                  discovered: [HostEntry]?, backend: String, partitions: String?) throws {
+        let scenario = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(yaml: scenarioYAML, file: scenarioFile)
+        let modes = scenario.cloud.groups.flatMap { Array(repeating: $0.sriovMode, count: $0.count) }
+        let hosts: [HostEntry]
+        if let discovered {
+            guard discovered.count == scenario.cloud.hostCount else {
+                throw OperatorError("found \(discovered.count) hosts' HCAs but the scenario has \(scenario.cloud.hostCount) hosts")
+            }
+            hosts = discovered
+        } else {
+            hosts = (0..<scenario.cloud.hostCount).map { i in
+                // Simulated ConnectX-3-style GUIDs; the port GUID is the node GUID + 1 as on mlx4 (on mlx5 they are equal).
+                let node: UInt64 = 0x0002_c903_0000_0000 | UInt64(i) << 8
+                let membership: Membership = modes[i] == .sharedPort ? .physicalPort : .virtualPort
+                return HostEntry(index: i, name: "sim\(i)", nodeGUID: node, portGUID: membership == .physicalPort ? node + 1 : node,
+                                 membership: membership)
+            }
+        }
+        try state.writeImmediate { db in
+            guard try OperatorState.meta("scenarioYAML", in: db) == nil else { return }
+            for (i, host) in hosts.enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO inventory (host, name, sysfsRoot, device, driver, port, nodeGUID, portGUID, membership)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [i, host.name, host.sysfsRoot, host.device, host.driver, host.port, String(host.nodeGUID, radix: 16),
+                                     String(host.portGUID, radix: 16), host.membership.rawValue])
+            }
+            var meta = ["scenarioYAML": scenarioYAML, "scenarioFile": scenarioFile, "backend": backend,
+                        "nextGUIDSerial": "1", "randomState": "\(scenario.seed)"]
+            if let partitions { meta["partitions"] = partitions }
+            try OperatorState.setMeta(meta, in: db)
+        }
+    }
+
+    // MARK: - Loading the recorded state
+
+    /// The recorded clusters (not yet fully deleted) with their VMs, by id.
+    static func recordedClusters(_ db: Database) throws -> [RecordedCluster] {
+        var vms: [Int64: [RecordedVM]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT vm.* FROM vm JOIN cluster ON cluster.id = vm.clusterId WHERE cluster.status != 'deleted' ORDER BY vm.clusterId, vm.seq
+            """) {
+            vms[row["clusterId"], default: []].append(RecordedVM(seq: row["seq"], host: row["host"], vf: row["vf"],
+                                                                 guid: (row["guid"] as String?).flatMap { UInt64($0, radix: 16) },
+                                                                 status: row["status"]))
+        }
+        return try Row.fetchAll(db, sql: "SELECT * FROM cluster WHERE status != 'deleted' ORDER BY id").map { row in
+            let id: Int64 = row["id"]
+            return RecordedCluster(id: id, tenant: row["tenant"], vcores: row["vcores"], memoryMiB: row["memoryMiB"], kind: row["kind"],
+                                   pinning: row["pinning"], pkey: row["pkey"], status: row["status"], created: row["created"], vms: vms[id] ?? [])
+        }
+    }
+
+    /// The engine as the records say, and what in them no longer fits the scenario as configured now.
+    public struct Loaded {
+        public let engine: AllocationEngine
+        public let clusters: [RecordedCluster]
+        public let hosts: [HostEntry]
+        /// One line per misfit (the cluster, and why) or conflict with the site's partitions.
+        public let problems: [String]
+    }
+
+    func load(_ db: Database, site: [PartitionStatement]) throws -> Loaded {
+        let engine = AllocationEngine(cloud: scenario.cloud)
+        let hosts = try Self.inventory(db)
+        var problems: [String] = []
+        for host in hosts where host.drained && host.index < engine.hostCount { engine.setDrained(host: host.index, true) }
+        let clusters = try Self.recordedClusters(db)
+        let tenantPKeys = Set(clusters.compactMap(\.pkey))
+        var sitePKeys: [Int] = []
+        for statement in site {
+            guard let pkey = statement.pkey else {
+                problems.append("partitions.conf line \(statement.line): site partition '\(statement.name)' has no explicit pkey; "
+                                + "OpenSM picks one, which a tenant may also get: give it one")
+                continue
+            }
+            if pkey == 0x7fff { continue }
+            sitePKeys.append(pkey)
+            if tenantPKeys.contains(pkey) {
+                problems.append("partitions.conf line \(statement.line): site partition '\(statement.name)' uses pkey \(PartitionKey(pkey)), "
+                                + "which a tenant cluster holds: the subnet manager configuration is not written until this is resolved")
+            }
+        }
+        for cluster in clusters {
+            let active = cluster.activeVMs
+            if cluster.status == "active" {
+                let placed = active.map { PlacedVM(host: $0.host, virtualFunction: $0.vf) }
+                let found = engine.restore(id: cluster.id, shape: cluster.shape, pkey: cluster.pkey.map(PartitionKey.init), vms: placed)
+                if !found.isEmpty {
+                    problems += found.map { "cluster \(cluster.id) (\(cluster.tenant)): \($0)" }
+                }
+                if found.contains(where: \.blocksRestore) {
+                    // Keep what can be kept from anyone else: its pkey and its VF slots.
+                    if let pkey = cluster.pkey { engine.hold(pkey: pkey) }
+                    for vm in active { _ = engine.hold(SlotHold(host: vm.host, virtualFunction: vm.vf, pkeyEntry: false)) }
+                }
+            } else if let pkey = cluster.pkey {
+                engine.hold(pkey: pkey)  // quarantined until every host confirmed the detach
+            }
+            // Retiring VMs keep their VF slot; retiring and detached VMs keep the
+            // host's pkey entry while the cluster has no active VM there.
+            var entryHeld = Set(active.map(\.host))
+            for vm in cluster.vms where vm.status != "active" {
+                let entry = cluster.pkey != nil && entryHeld.insert(vm.host).inserted
+                if let problem = engine.hold(SlotHold(host: vm.host, virtualFunction: vm.status == "retiring" ? vm.vf : nil, pkeyEntry: entry)) {
+                    problems.append("cluster \(cluster.id) (\(cluster.tenant)), VM \(vm.seq) being detached: \(problem)")
+                }
+            }
+        }
+        for pkey in sitePKeys where !tenantPKeys.contains(pkey) { engine.hold(pkey: pkey) }
+        return Loaded(engine: engine, clusters: clusters, hosts: hosts, problems: problems)
+    }
+
+    /// The site's partition statements (outside the managed block).
+    func siteStatements() throws -> [PartitionStatement] {
+        PartitionsConfig.parse(try PartitionsConfig(text: try subnetManager.read()).siteText)
+    }
+
+    /// The recorded state and the engine rebuilt from it (read only).
+    public func snapshot() throws -> Loaded {
+        let site = try siteStatements()
+        return try state.read { try load($0, site: site) }
+    }
+
+    // MARK: - Commands
+
+    /// The largest numbers a command may carry: beyond them no cloud of this
+    /// scenario could ever say yes, and the engine's arithmetic is not asked.
+    func validate(vms: Int, shape: VMShape) throws {
+        let capacity = AllocationEngine(cloud: scenario.cloud).capacity
+        let cloud = scenario.cloud
+        let maxCores = cloud.groups.map(\.cores).max() ?? 0
+        let maxVcores = shape.pinning == .fixed ? maxCores : cloud.overcommit.dynamicCapacity(ofPhysical: maxCores)
+        guard shape.vcores >= 1 && shape.vcores <= maxVcores else {
+            throw OperatorError("--vcores \(shape.vcores): expected 1 to \(maxVcores) (\(shape.pinning.rawValue) vCPUs on the largest host)")
+        }
+        let maxMemory = cloud.groups.map(\.memoryMiB).max() ?? 0
+        guard shape.memoryMiB >= 0 && shape.memoryMiB <= maxMemory else {
+            throw OperatorError("--mem-gib \(shape.memoryMiB / 1024): expected 0 to \(maxMemory / 1024) (the largest host's memory)")
+        }
+        let maxVMs = shape.kind == .hpc ? capacity.vfs : cloud.overcommit.dynamicCapacity(ofPhysical: capacity.physicalCores)
+        guard vms >= 1 && vms <= maxVMs else {
+            throw OperatorError("\(vms) VMs: expected 1 to \(maxVMs) (\(shape.kind == .hpc ? "VFs" : "vCPUs") in the whole cloud)")
+        }
+    }
+
+    /// The outcome of a command, for the CLI's output and exit status.
+    public struct Outcome: Sendable, Codable {
+        public var clusterID: Int64?
+        /// accepted | rejected | ignored | deleting | deleted
+        public var outcome: String
+        public var reason: String?
+        public var pkey: Int?
+        /// VMs placed (create, grow) or removed (shrink, delete).
+        public var vms: [RecordedVM]
+        /// Recorded placements that no longer fit the scenario (reported, never moved).
+        public var problems: [String]
+    }
+
+    func policy(named name: String?, random: SplitMixRandom) throws -> any PlacementPolicy {
+        let name = name ?? scenario.policy
+        guard let policy = PlacementPolicies.make(name, random: random) else {
+            throw OperatorError("unknown policy '\(name)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
+        }
+        return policy
+    }
+
+    /// Admits a new cluster; records the decision and the audit row in one transaction.
+    public func create(_ spec: ClusterSpec) throws -> Outcome {
+        guard spec.memoryGiB >= 0 && spec.memoryGiB <= Int(Int32.max) else { throw OperatorError("--mem-gib \(spec.memoryGiB): out of range") }
+        let shape = VMShape(vcores: spec.vcores, memoryMiB: Int64(spec.memoryGiB) * 1024, kind: spec.kind, pinning: spec.pinning)
+        try validate(vms: spec.vms, shape: shape)
+        // The tenant reaches terminals, logs and JSON: printable text only.
+        guard !spec.tenant.isEmpty, spec.tenant.count <= 128,
+              !spec.tenant.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw OperatorError("--tenant: expected 1 to 128 printable characters")
+        }
+        let site = try siteStatements()
+        let arguments = "tenant=\(spec.tenant) vms=\(spec.vms) vcores=\(spec.vcores) memGiB=\(spec.memoryGiB) kind=\(spec.kind.rawValue) "
+            + "pinning=\(spec.pinning.rawValue) policy=\(spec.policy ?? scenario.policy)"
+        return try state.writeImmediate { db in
+            let loaded = try load(db, site: site)
+            let id = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM cluster") ?? 0) + 1
+            let random = SplitMixRandom(seed: UInt64(try OperatorState.meta("randomState", in: db) ?? "") ?? scenario.seed)
+            let request = ClusterRequest(id: id, arrival: 0, tenant: spec.tenant, vms: spec.vms, shape: shape, duration: 0)
+            let decision = loaded.engine.admit(request, policy: try policy(named: spec.policy, random: random))
+            try OperatorState.setMeta(["randomState": "\(random.position)"], in: db)
+            guard case .accepted(let pkey, let placed) = decision else {
+                let reason = if case .rejected(let r) = decision { r.rawValue } else { "ignored" }
+                try audit(db, "create", nil, arguments, "rejected", reason)
+                return Outcome(clusterID: nil, outcome: "rejected", reason: reason, pkey: nil, vms: [], problems: loaded.problems)
+            }
+            try db.execute(sql: """
+                INSERT INTO cluster (id, tenant, vcores, memoryMiB, kind, pinning, pkey, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)
+                """, arguments: [id, spec.tenant, spec.vcores, shape.memoryMiB, spec.kind.rawValue, spec.pinning.rawValue, pkey?.value, Self.now()])
+            let vms = try recordVMs(db, cluster: id, from: 0, placed)
+            try audit(db, "create", id, arguments, "accepted", pkey.map { "pkey \($0)" })
+            return Outcome(clusterID: id, outcome: "accepted", reason: nil, pkey: pkey?.value, vms: vms, problems: loaded.problems)
+        }
+    }
+
+    /// Inserts placed VMs with fresh GUIDs (a per-cloud prefix and a serial that is never reused).
+    func recordVMs(_ db: Database, cluster: Int64, from seq: Int, _ placed: [PlacedVM]) throws -> [RecordedVM] {
+        var serial = UInt64(try OperatorState.meta("nextGUIDSerial", in: db) ?? "1") ?? 1
+        var vms: [RecordedVM] = []
+        for (i, vm) in placed.enumerated() {
+            var guid: UInt64?
+            if vm.virtualFunction != nil {
+                // 0 asks the SM to assign and all ones deletes (mlx4 sysfs.c): the serial skips both.
+                guard serial < 0xffff_fffe else { throw OperatorError("the VM GUID serials of prefix \(scenario.cloud.subnet.vmGUIDPrefix) are used up", kind: .environment) }
+                guid = UInt64(scenario.cloud.subnet.vmGUIDPrefix) << 32 | serial
+                serial += 1
+            }
+            let row = RecordedVM(seq: seq + i, host: vm.host, vf: vm.virtualFunction, guid: guid, status: "active")
+            try db.execute(sql: "INSERT INTO vm (clusterId, seq, host, vf, guid, status) VALUES (?, ?, ?, ?, ?, 'active')",
+                           arguments: [cluster, row.seq, row.host, row.vf, guid.map { String($0, radix: 16) }])
+            vms.append(row)
+        }
+        try OperatorState.setMeta(["nextGUIDSerial": "\(serial)"], in: db)
+        return vms
+    }
+
+    func audit(_ db: Database, _ action: String, _ cluster: Int64?, _ arguments: String, _ outcome: String, _ detail: String?) throws {
+        try db.execute(sql: "INSERT INTO operation (time, actor, action, clusterId, arguments, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [Self.now(), actor, action, cluster, arguments, outcome, detail])
+    }
+
+    static func now() -> String { Date().formatted(.iso8601) }
+
+    /// Grows (`delta` > 0) or shrinks a running cluster. A shrink that would
+    /// leave no VM is refused whole rather than clamped.
+    public func resize(id: Int64, by delta: Int, policy: String?) throws -> Outcome {
+        guard delta != 0 else { throw OperatorError("--by: expected a non-zero number of VMs (+K grows, -K shrinks)") }
+        guard delta.magnitude <= UInt(Int32.max) else { throw OperatorError("--by \(delta): out of range") }
+        let site = try siteStatements()
+        let arguments = "by=\(delta)" + (policy.map { " policy=\($0)" } ?? "")
+        return try state.writeImmediate { db in
+            let loaded = try load(db, site: site)
+            guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active",
+                  loaded.engine.cluster(id) != nil else {
+                try audit(db, "resize", id, arguments, "ignored", "no such running cluster")
+                return Outcome(clusterID: id, outcome: "ignored", reason: "no such running cluster", pkey: nil, vms: [], problems: loaded.problems)
+            }
+            if delta > 0 {
+                try validate(vms: delta, shape: cluster.shape)
+                let random = SplitMixRandom(seed: UInt64(try OperatorState.meta("randomState", in: db) ?? "") ?? scenario.seed)
+                let decision = loaded.engine.extend(cluster: id, by: delta, policy: try self.policy(named: policy, random: random))
+                try OperatorState.setMeta(["randomState": "\(random.position)"], in: db)
+                guard case .accepted(_, let placed) = decision else {
+                    let reason = if case .rejected(let r) = decision { r.rawValue } else { "ignored" }
+                    try audit(db, "resize", id, arguments, "rejected", reason)
+                    return Outcome(clusterID: id, outcome: "rejected", reason: reason, pkey: cluster.pkey, vms: [], problems: loaded.problems)
+                }
+                let next = (cluster.vms.map(\.seq).max() ?? -1) + 1
+                let vms = try recordVMs(db, cluster: id, from: next, placed)
+                try audit(db, "resize", id, arguments, "accepted", nil)
+                return Outcome(clusterID: id, outcome: "accepted", reason: nil, pkey: cluster.pkey, vms: vms, problems: loaded.problems)
+            }
+            let active = cluster.activeVMs
+            guard -delta < active.count else {
+                let reason = "a cluster keeps at least one VM: it has \(active.count), so shrink by at most \(active.count - 1) (or delete it)"
+                try audit(db, "resize", id, arguments, "rejected", reason)
+                return Outcome(clusterID: id, outcome: "rejected", reason: reason, pkey: cluster.pkey, vms: [], problems: loaded.problems)
+            }
+            guard case .accepted(_, let removed) = loaded.engine.shrink(cluster: id, by: -delta) else {
+                preconditionFailure("the engine refused a shrink of a restored cluster")
+            }
+            let retiring = Array(active.suffix(-delta))
+            precondition(retiring.map { PlacedVM(host: $0.host, virtualFunction: $0.vf) } == removed,
+                         "the engine's newest VMs are the newest recorded ones")
+            try retire(db, cluster: cluster, retiring)
+            try audit(db, "resize", id, arguments, "accepted", nil)
+            return Outcome(clusterID: id, outcome: "accepted", reason: nil, pkey: cluster.pkey, vms: retiring, problems: loaded.problems)
+        }
+    }
+
+    /// VMs leave: hpc VMs' VFs are to be detached first (their slots, GUIDs and
+    /// pkey stay quarantined until then); common VMs hold no hardware and go at once.
+    func retire(_ db: Database, cluster: RecordedCluster, _ vms: [RecordedVM]) throws {
+        for vm in vms {
+            if vm.vf != nil {
+                try db.execute(sql: "UPDATE vm SET status = 'retiring' WHERE clusterId = ? AND seq = ?", arguments: [cluster.id, vm.seq])
+            } else {
+                try db.execute(sql: "DELETE FROM vm WHERE clusterId = ? AND seq = ?", arguments: [cluster.id, vm.seq])
+            }
+        }
+    }
+
+    /// Ends a cluster: its VFs are detached by the next apply; its pkey and GUIDs
+    /// stay quarantined until every host confirmed the detach.
+    public func delete(id: Int64) throws -> Outcome {
+        let site = try siteStatements()
+        return try state.writeImmediate { db in
+            let loaded = try load(db, site: site)
+            guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active" else {
+                try audit(db, "delete", id, "", "ignored", "no such running cluster")
+                return Outcome(clusterID: id, outcome: "ignored", reason: "no such running cluster", pkey: nil, vms: [], problems: loaded.problems)
+            }
+            try retire(db, cluster: cluster, cluster.activeVMs)
+            let hardware = cluster.vms.contains { $0.vf != nil }
+            try db.execute(sql: "UPDATE cluster SET status = ?, ended = ? WHERE id = ?",
+                           arguments: [hardware ? "deleting" : "deleted", Self.now(), id])
+            let outcome = hardware ? "deleting" : "deleted"
+            try audit(db, "delete", id, "", outcome, nil)
+            return Outcome(clusterID: id, outcome: outcome, reason: nil, pkey: cluster.pkey, vms: cluster.activeVMs, problems: loaded.problems)
+        }
+    }
+
+    /// Drains a host (no new VMs; what runs stays) or returns it to service.
+    public func setDrained(host name: String, _ drained: Bool) throws -> HostEntry {
+        try state.writeImmediate { db in
+            guard var host = try Self.inventory(db).first(where: { $0.name == name || "\($0.index)" == name }) else {
+                throw OperatorError("no host '\(name)' in the inventory", kind: .refused)
+            }
+            try db.execute(sql: "UPDATE inventory SET drained = ? WHERE host = ?", arguments: [drained, host.index])
+            try audit(db, drained ? "drain" : "undrain", nil, "host=\(host.name)", "accepted", nil)
+            host.drained = drained
+            return host
+        }
+    }
+
+    /// The audit trail, newest last.
+    public func operations(limit: Int = 1000) throws -> [[String: String]] {
+        try rows("SELECT * FROM (SELECT * FROM operation ORDER BY seq DESC LIMIT ?) ORDER BY seq", limit)
+    }
+
+    /// The hardware journal, newest last.
+    public func journal(limit: Int = 1000) throws -> [[String: String]] {
+        try rows("SELECT * FROM (SELECT * FROM journal ORDER BY seq DESC LIMIT ?) ORDER BY seq", limit)
+    }
+
+    func rows(_ sql: String, _ limit: Int) throws -> [[String: String]] {
+        try state.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: [limit]).map { row in
+                var out: [String: String] = [:]
+                for (column, value) in row {
+                    switch value.storage {
+                    case .null: break
+                    case .int64(let v): out[column] = "\(v)"
+                    case .double(let v): out[column] = "\(v)"
+                    case .string(let v): out[column] = v
+                    case .blob(let v): out[column] = "\(v.count) bytes"
+                    }
+                }
+                return out
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+
+/// The operator's durable state in SQLite (GRDB, named migrations that are only appended):
+/// - `meta`: the cloud's scenario, backend and counters (next VM GUID serial, the random policy's stream);
+/// - `inventory`: one row per host (its sysfs root, HCA, port GUID, drain);
+/// - `cluster`, `vm`: every placement as decided: host, VF, GUID and pkey per VM.
+///   These rows are the truth; the engine is rebuilt from them and never re-decides;
+/// - `operation`: the audit trail: who asked what, when, and the outcome;
+/// - `journal`: each hardware change, intended and then applied (or failed);
+/// - `hardware`: the simulated backend's hardware (key/value per host).
+public final class OperatorState {
+    public let path: String
+    public let queue: DatabaseQueue
+
+    /// - Parameter busyTimeout: how long a command waits for another one's write transaction.
+    public init(path: String, busyTimeout: TimeInterval = 30) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(queue)
+        } catch let error as DatabaseError {
+            throw OperatorError.database(error, path: path)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        // v1 (the first production backend) re-ran its operation log through the
+        // engine on every command. v2 records placements; a v1 state with
+        // clusters in it cannot be converted without re-deciding them.
+        migrator.registerMigration("v1-operator") { db in
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        migrator.registerMigration("v2-recorded-placements") { db in
+            if try db.tableExists("operation"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM operation WHERE outcome = 'accepted'") ?? 0 > 0 {
+                throw OperatorError("this state database was written by hpccloud before v2 (placements replayed, not recorded); "
+                                    + "delete its clusters with that version or start a new state", kind: .environment)
+            }
+            for table in ["inventory", "operation", "cluster", "vm", "journal", "hardware"] where try db.tableExists(table) {
+                try db.drop(table: table)
+            }
+            try db.create(table: "inventory") { t in
+                t.primaryKey("host", .integer)
+                t.column("name", .text).notNull().unique()
+                t.column("sysfsRoot", .text)
+                t.column("device", .text)
+                t.column("driver", .text)
+                t.column("port", .integer).notNull()
+                t.column("nodeGUID", .text).notNull()
+                t.column("portGUID", .text).notNull()
+                t.column("membership", .text).notNull()
+                t.column("drained", .boolean).notNull().defaults(to: false)
+            }
+            try db.create(table: "cluster") { t in
+                t.primaryKey("id", .integer)
+                t.column("tenant", .text).notNull()
+                t.column("vcores", .integer).notNull()
+                t.column("memoryMiB", .integer).notNull()
+                t.column("kind", .text).notNull()
+                t.column("pinning", .text).notNull()
+                t.column("pkey", .integer)
+                // active | deleting (its VMs are being detached; the pkey is quarantined) | deleted
+                t.column("status", .text).notNull()
+                t.column("created", .text).notNull()
+                t.column("ended", .text)
+            }
+            try db.create(table: "vm") { t in
+                t.column("clusterId", .integer).notNull().references("cluster")
+                t.column("seq", .integer).notNull()
+                t.column("host", .integer).notNull()
+                t.column("vf", .integer)
+                t.column("guid", .text)
+                // active | retiring (to detach) | detached (VF free on the host; its pkey may still be in the port's table)
+                t.column("status", .text).notNull()
+                t.primaryKey(["clusterId", "seq"])
+            }
+            try db.create(index: "vm_host_vf", on: "vm", columns: ["host", "vf"])
+            try db.create(table: "operation") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("time", .text).notNull()
+                t.column("actor", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("clusterId", .integer)
+                t.column("arguments", .text).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+            }
+            try db.create(table: "journal") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("time", .text).notNull()
+                t.column("host", .integer)
+                t.column("change", .text).notNull()
+                t.column("status", .text).notNull()  // intended | applied | failed
+                t.column("error", .text)
+            }
+            try db.create(table: "hardware") { t in
+                t.column("host", .integer).notNull()
+                t.column("key", .text).notNull()
+                t.column("value", .text).notNull()
+                t.primaryKey(["host", "key"])
+            }
+        }
+        return migrator
+    }
+
+    /// Reads in one snapshot; SQLite errors become one-line operator errors.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try queue.read(body) } catch let error as DatabaseError { throw OperatorError.database(error, path: path) }
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction: concurrent commands
+    /// take turns (waiting up to the busy timeout), so ids and decisions are
+    /// taken against the state every other command left.
+    public func writeImmediate<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch let error as DatabaseError {
+            throw OperatorError.database(error, path: path)
+        }
+    }
+
+    public func meta(_ key: String) throws -> String? {
+        try read { try Self.meta(key, in: $0) }
+    }
+
+    static func meta(_ key: String, in db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    static func setMeta(_ values: [String: String], in db: Database) throws {
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [key, value])
+        }
+    }
+
+    public func setMeta(_ values: [String: String]) throws {
+        try writeImmediate { try Self.setMeta(values, in: $0) }
+    }
+
+    /// Holds an exclusive lock on `<state>.lock` while `body` runs, so two
+    /// `apply` runs never interleave (the second fails at once, saying so).
+    public func withApplyLock<T>(_ body: () throws -> T) throws -> T {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw OperatorError("cannot open \(lockPath): \(String(cString: strerror(errno)))", kind: .environment) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            throw OperatorError("another apply holds \(lockPath); wait for it to finish", kind: .environment)
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}
+
+/// An operator-facing failure in one line, with the exit status it means.
+public struct OperatorError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Int32, Sendable {
+        /// Exit 1: the state, a host or the subnet manager failed.
+        case environment = 1
+        /// Exit 2: the command's input is wrong.
+        case input = 2
+        /// Exit 3: the request was understood and refused (rejected, ignored, unknown id).
+        case refused = 3
+    }
+
+    public var description: String
+    public var kind: Kind
+
+    public init(_ description: String, kind: Kind = .input) {
+        self.description = description
+        self.kind = kind
+    }
+
+    static func database(_ error: DatabaseError, path: String) -> OperatorError {
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            OperatorError("\(path) is busy: another hpccloud command held it past the busy timeout; try again", kind: .environment)
+        default:
+            OperatorError("\(path): \(error.message ?? "\(error.resultCode)")", kind: .environment)
+        }
+    }
+}
