@@ -252,13 +252,7 @@ public final class AllocationEngine {
         let free = cores[h] - pinned - overcommit.physicalCores(forDynamic: dynamic)
         let slack = overcommit.dynamicCapacity(ofPhysical: cores[h] - pinned) - dynamic
         let hpcReady = vfs[h] > state.usedVFs[h] && pkeyEntries[h] > state.usedPKeyEntries[h]
-        // A drained host meets no cores demand (every VM has at least one vCPU), so no search descends to it.
-        if state.drained[h] {
-            return Capacity(freeCores: .min, dynamicSlack: .min, freeMemoryMiB: Int32(memoryMiB[h] - state.usedMemoryMiB[h]),
-                            freeVFs: Int32(vfs[h] - state.usedVFs[h]), freePKeyEntries: Int32(pkeyEntries[h] - state.usedPKeyEntries[h]),
-                            lidExempt: needsLIDPerVF[h] ? 0 : 1, minFreeCores: Int32(free), hpcFreeCores: .min, hpcDynamicSlack: .min)
-        }
-        return Capacity(freeCores: Int32(free),
+        var capacity = Capacity(freeCores: Int32(free),
                         dynamicSlack: Int32(slack),
                         freeMemoryMiB: Int32(memoryMiB[h] - state.usedMemoryMiB[h]),
                         freeVFs: Int32(vfs[h] - state.usedVFs[h]),
@@ -267,6 +261,14 @@ public final class AllocationEngine {
                         minFreeCores: Int32(free),
                         hpcFreeCores: hpcReady ? Int32(free) : Demand.none,
                         hpcDynamicSlack: hpcReady ? Int32(slack) : Demand.none)
+        if state.drained[h] {
+            // A drained host meets no cores demand (every VM has at least one vCPU), so no search descends to it.
+            capacity.freeCores = .min
+            capacity.dynamicSlack = .min
+            capacity.hpcFreeCores = .min
+            capacity.hpcDynamicSlack = .min
+        }
+        return capacity
     }
 
     /// The index demand of one more VM of `shape` on a host not yet holding the cluster.
@@ -321,19 +323,15 @@ public final class AllocationEngine {
         state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
         var vf: Int?
         if shape.kind == .hpc {
-            vf = chosen.map { takeVF($0, host: host) } ?? takeLowestVF(host: host)
-            state.usedVFs[host] += 1
-            state.usedVFsTotal += 1
-            if needsLIDPerVF[host] { state.lidsInUse += 1 }
+            let taken = chosen ?? lowestFreeVF(host: host)
+            markVF(taken, host: host, inUse: true)
+            vf = taken
         }
         if let i = record.hostCounts.firstIndex(where: { $0.host == host }) {
             record.hostCounts[i].vms += 1
         } else {
             record.hostCounts.append(.init(host: host, vms: 1))
-            if shape.kind == .hpc {
-                state.usedPKeyEntries[host] += 1
-                state.usedPKeyEntriesTotal += 1
-            }
+            if shape.kind == .hpc { countPKeyEntry(host: host, by: 1) }
         }
         record.vms.append(PlacedVM(host: host, virtualFunction: vf))
         state.index.update(host: host, to: capacity(ofHost: host))
@@ -347,42 +345,42 @@ public final class AllocationEngine {
         if shape.pinning == .fixed { state.pinnedVcores[host] -= shape.vcores } else { state.dynamicVcores[host] -= shape.vcores }
         state.usedMemoryMiB[host] -= shape.memoryMiB
         state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
-        if let vf = removed.virtualFunction {
-            state.vfBits[host * vfWordsPerHost + vf >> 6] &= ~(1 << UInt64(vf & 63))
-            state.usedVFs[host] -= 1
-            state.usedVFsTotal -= 1
-            if needsLIDPerVF[host] { state.lidsInUse -= 1 }
-        }
+        if let vf = removed.virtualFunction { markVF(vf, host: host, inUse: false) }
         let i = record.hostCounts.firstIndex { $0.host == host }!
         record.hostCounts[i].vms -= 1
         if record.hostCounts[i].vms == 0 {
             record.hostCounts.remove(at: i)
             // The host's pkey entry goes when the cluster's last hpc VM leaves it.
-            if shape.kind == .hpc {
-                state.usedPKeyEntries[host] -= 1
-                state.usedPKeyEntriesTotal -= 1
-            }
+            if shape.kind == .hpc { countPKeyEntry(host: host, by: -1) }
         }
         state.index.update(host: host, to: capacity(ofHost: host))
     }
 
-    /// Marks VF `vf` of `host` in use (the caller checked that it is free).
-    func takeVF(_ vf: Int, host: Int) -> Int {
-        state.vfBits[host * vfWordsPerHost + vf >> 6] |= 1 << UInt64(vf & 63)
-        return vf
+    /// VF `vf` of `host` taken or freed: its bit, the host and cloud counts, and
+    /// its LID on a `vswitch-dynamic` HCA. The caller updates the index.
+    func markVF(_ vf: Int, host: Int, inUse: Bool) {
+        let bit: UInt64 = 1 << UInt64(vf & 63), delta = inUse ? 1 : -1
+        if inUse { state.vfBits[host * vfWordsPerHost + vf >> 6] |= bit } else { state.vfBits[host * vfWordsPerHost + vf >> 6] &= ~bit }
+        state.usedVFs[host] += delta
+        state.usedVFsTotal += delta
+        if needsLIDPerVF[host] { state.lidsInUse += delta }
+    }
+
+    /// One tenant pkey table entry of `host` taken (+1) or freed (-1).
+    func countPKeyEntry(host: Int, by delta: Int) {
+        state.usedPKeyEntries[host] += delta
+        state.usedPKeyEntriesTotal += delta
     }
 
     func isVFFree(_ vf: Int, host: Int) -> Bool {
         state.vfBits[host * vfWordsPerHost + vf >> 6] & (1 << UInt64(vf & 63)) == 0
     }
 
-    private func takeLowestVF(host: Int) -> Int {
+    private func lowestFreeVF(host: Int) -> Int {
         let base = host * vfWordsPerHost
         for w in 0..<vfWordsPerHost where state.vfBits[base + w] != ~0 {
-            let bit = (~state.vfBits[base + w]).trailingZeroBitCount
-            let vf = w << 6 + bit
+            let vf = w << 6 + (~state.vfBits[base + w]).trailingZeroBitCount
             precondition(vf < vfs[host], "no free VF on host \(host)")
-            state.vfBits[base + w] |= 1 << UInt64(bit)
             return vf
         }
         preconditionFailure("no free VF on host \(host)")

@@ -153,15 +153,9 @@ extension AllocationEngine {
         if let vf = slot.virtualFunction {
             guard vf >= 0 && vf < vfs[h] else { return .noSuchVF(vm: 0, host: h, vf: vf, vfs: vfs[h]) }
             guard isVFFree(vf, host: h) else { return .vfTaken(vm: 0, host: h, vf: vf) }
-            _ = takeVF(vf, host: h)
-            state.usedVFs[h] += 1
-            state.usedVFsTotal += 1
-            if needsLIDPerVF[h] { state.lidsInUse += 1 }
+            markVF(vf, host: h, inUse: true)
         }
-        if slot.pkeyEntry {
-            state.usedPKeyEntries[h] += 1
-            state.usedPKeyEntriesTotal += 1
-        }
+        if slot.pkeyEntry { countPKeyEntry(host: h, by: 1) }
         state.holds.slots.append(slot)
         state.index.update(host: h, to: capacity(ofHost: h))
         return nil
@@ -171,16 +165,8 @@ extension AllocationEngine {
         guard let i = state.holds.slots.firstIndex(of: slot) else { return }
         state.holds.slots.remove(at: i)
         let h = slot.host
-        if let vf = slot.virtualFunction {
-            state.vfBits[h * vfWordsPerHost + vf >> 6] &= ~(1 << UInt64(vf & 63))
-            state.usedVFs[h] -= 1
-            state.usedVFsTotal -= 1
-            if needsLIDPerVF[h] { state.lidsInUse -= 1 }
-        }
-        if slot.pkeyEntry {
-            state.usedPKeyEntries[h] -= 1
-            state.usedPKeyEntriesTotal -= 1
-        }
+        if let vf = slot.virtualFunction { markVF(vf, host: h, inUse: false) }
+        if slot.pkeyEntry { countPKeyEntry(host: h, by: -1) }
         state.index.update(host: h, to: capacity(ofHost: h))
     }
 

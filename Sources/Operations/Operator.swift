@@ -124,7 +124,8 @@ public final class Operator {
         return env["SUDO_USER"] ?? env["USER"] ?? "uid \(getuid())"
     }
 
-    static func inventory(_ db: Database) throws -> [HostEntry] {
+    /// The recorded hosts, in inventory order.
+    public static func inventory(_ db: Database) throws -> [HostEntry] {
         try Row.fetchAll(db, sql: "SELECT * FROM inventory ORDER BY host").map { row in
             HostEntry(index: row["host"], name: row["name"], sysfsRoot: row["sysfsRoot"], device: row["device"], driver: row["driver"],
                       port: row["port"], nodeGUID: UInt64(row["nodeGUID"] as String, radix: 16) ?? 0,
@@ -268,7 +269,6 @@ public final class Operator {
     /// The largest numbers a command may carry: beyond them no cloud of this
     /// scenario could ever say yes, and the engine's arithmetic is not asked.
     func validate(vms: Int, shape: VMShape) throws {
-        let capacity = AllocationEngine(cloud: scenario.cloud).capacity
         let cloud = scenario.cloud
         let maxCores = cloud.groups.map(\.cores).max() ?? 0
         let maxVcores = shape.pinning == .fixed ? maxCores : cloud.overcommit.dynamicCapacity(ofPhysical: maxCores)
@@ -279,7 +279,9 @@ public final class Operator {
         guard shape.memoryMiB >= 0 && shape.memoryMiB <= maxMemory else {
             throw OperatorError("--mem-gib \(shape.memoryMiB / 1024): expected 0 to \(maxMemory / 1024) (the largest host's memory)")
         }
-        let maxVMs = shape.kind == .hpc ? capacity.vfs : cloud.overcommit.dynamicCapacity(ofPhysical: capacity.physicalCores)
+        // By arithmetic, as `hpccloud limits` does: no engine is built for a bound.
+        let maxVMs = shape.kind == .hpc ? cloud.groups.reduce(0) { $0 + $1.count * $1.vfs }
+            : cloud.overcommit.dynamicCapacity(ofPhysical: cloud.groups.reduce(0) { $0 + $1.count * $1.cores })
         guard vms >= 1 && vms <= maxVMs else {
             throw OperatorError("\(vms) VMs: expected 1 to \(maxVMs) (\(shape.kind == .hpc ? "VFs" : "vCPUs") in the whole cloud)")
         }

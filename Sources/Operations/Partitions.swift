@@ -45,18 +45,18 @@ public enum MemberType: String, Sendable, Codable {
 /// One partition statement of an OpenSM partitions.conf, as far as the
 /// operator needs it: its name, pkey, flags and members.
 public struct PartitionStatement: Equatable, Sendable {
+    /// A GUID or a keyword (`ALL`, `ALL_CAS`, `SELF`, ...), with its membership (nil: the partition's default).
+    public struct Member: Equatable, Sendable {
+        public var name: String
+        public var type: MemberType?
+    }
+
     public var name: String
     public var pkey: Int?
     public var flags: [String]
-    /// A GUID or a keyword (`ALL`, `ALL_CAS`, `SELF`, ...), with its membership.
-    public var members: [(member: String, type: MemberType?)]
+    public var members: [Member]
     /// 1-based line where the statement starts.
     public var line: Int
-
-    public static func == (a: PartitionStatement, b: PartitionStatement) -> Bool {
-        a.name == b.name && a.pkey == b.pkey && a.flags == b.flags && a.line == b.line
-            && a.members.map(\.member) == b.members.map(\.member) && a.members.map(\.type) == b.members.map(\.type)
-    }
 
     /// The partition's default membership (`defmember=`), limited when absent.
     public var defaultMember: MemberType {
@@ -146,12 +146,12 @@ public struct PartitionsConfig: Equatable, Sendable {
         if nameAndKey.count == 2 { pkey = parseNumber(nameAndKey[1]) }
         // A name that starts with a digit is read as the pkey itself.
         else if let digit = nameAndKey[0].first, digit.isNumber { pkey = parseNumber(nameAndKey[0]) }
-        var members: [(String, MemberType?)] = []
+        var members: [PartitionStatement.Member] = []
         if parts.count == 2 {
             for item in parts[1].split(separator: ",") {
                 let pieces = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard let member = pieces.first, !member.isEmpty else { continue }
-                members.append((member, pieces.count == 2 ? MemberType(rawValue: pieces[1]) : nil))
+                members.append(.init(name: member, type: pieces.count == 2 ? MemberType(rawValue: pieces[1]) : nil))
             }
         }
         return PartitionStatement(name: nameAndKey[0], pkey: pkey.map { $0 & 0x7fff }, flags: Array(header.dropFirst()),

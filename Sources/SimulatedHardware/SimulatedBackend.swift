@@ -22,14 +22,17 @@ public final class SimulatedBackend: Backend {
 
     func set(_ host: HostEntry, _ changes: [String: String?]) throws {
         try state.writeImmediate { db in
-            for (key, value) in changes {
-                if let value {
-                    try db.execute(sql: "INSERT INTO hardware (host, key, value) VALUES (?, ?, ?) ON CONFLICT(host, key) DO UPDATE SET value = excluded.value",
-                                   arguments: [host.index, key, value])
-                } else {
-                    try db.execute(sql: "DELETE FROM hardware WHERE host = ? AND key = ?", arguments: [host.index, key])
-                }
-            }
+            for (key, value) in changes { try Self.store(db, host: host.index, key, value) }
+        }
+    }
+
+    /// One hardware value of a host (nil removes it).
+    static func store(_ db: Database, host: Int, _ key: String, _ value: String?) throws {
+        if let value {
+            try db.execute(sql: "INSERT INTO hardware (host, key, value) VALUES (?, ?, ?) ON CONFLICT(host, key) DO UPDATE SET value = excluded.value",
+                           arguments: [host, key, value])
+        } else {
+            try db.execute(sql: "DELETE FROM hardware WHERE host = ? AND key = ?", arguments: [host, key])
         }
     }
 
@@ -108,17 +111,12 @@ public final class SimulatedSubnetManager: SubnetManager {
 
     public func reload() throws {
         let statements = PartitionsConfig.parse(try read() ?? "")
-        let hosts = try state.read { db in try Int.fetchAll(db, sql: "SELECT host FROM inventory ORDER BY host") }
-        let inventory = try state.read { db in
-            try Row.fetchAll(db, sql: "SELECT host, portGUID, membership FROM inventory ORDER BY host")
-                .map { (host: $0["host"] as Int, guid: UInt64($0["portGUID"] as String, radix: 16) ?? 0, membership: $0["membership"] as String) }
-        }
-        let tables = Self.tables(statements, ports: inventory.filter { $0.membership == Membership.physicalPort.rawValue }.map(\.guid))
+        let ports = try state.read(Operator.inventory).filter { $0.membership == .physicalPort }
+        let tables = Self.tables(statements, ports: ports.map(\.portGUID))
         try state.writeImmediate { db in
-            for (i, port) in inventory.enumerated() where port.membership == Membership.physicalPort.rawValue {
-                let text = (tables[port.guid] ?? []).map { String($0, radix: 16) }.joined(separator: ",")
-                try db.execute(sql: "INSERT INTO hardware (host, key, value) VALUES (?, 'port.pkeys', ?) ON CONFLICT(host, key) DO UPDATE SET value = excluded.value",
-                               arguments: [hosts[i], text])
+            for port in ports {
+                let text = (tables[port.portGUID] ?? []).map { String($0, radix: 16) }.joined(separator: ",")
+                try SimulatedBackend.store(db, host: port.index, "port.pkeys", text)
             }
         }
     }
@@ -132,14 +130,14 @@ public final class SimulatedSubnetManager: SubnetManager {
         let ordered = statements.filter(\.isDefault) + statements.filter { !$0.isDefault }
         for statement in ordered {
             guard let pkey = statement.pkey else { continue }
-            for (member, type) in statement.members {
+            for member in statement.members {
                 let guids: [UInt64]
-                switch member {
+                switch member.name {
                 case "ALL", "ALL_CAS": guids = ports
                 case "SELF", "ALL_SWITCHES", "ALL_ROUTERS": guids = []
-                default: guids = UInt64(member.lowercased().replacingOccurrences(of: "0x", with: ""), radix: 16).map { [$0] } ?? []
+                default: guids = UInt64(member.name.lowercased().replacingOccurrences(of: "0x", with: ""), radix: 16).map { [$0] } ?? []
                 }
-                let keys: [Int] = switch type ?? statement.defaultMember {
+                let keys: [Int] = switch member.type ?? statement.defaultMember {
                 case .full: [pkey | 0x8000]
                 case .limited: [pkey]
                 case .both: [pkey | 0x8000, pkey]

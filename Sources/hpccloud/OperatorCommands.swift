@@ -403,9 +403,7 @@ struct HostCommand: ParsableCommand {
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
 
-        func run() throws {
-            try operating { print("host \(terminalSafe(try options.makeOperator().setDrained(host: host, true).name)): drained") }
-        }
+        func run() throws { try HostCommand.setDrained(options, host, true) }
     }
 
     struct Undrain: ParsableCommand {
@@ -413,8 +411,13 @@ struct HostCommand: ParsableCommand {
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
 
-        func run() throws {
-            try operating { print("host \(terminalSafe(try options.makeOperator().setDrained(host: host, false).name)): in service") }
+        func run() throws { try HostCommand.setDrained(options, host, false) }
+    }
+
+    static func setDrained(_ options: OperatorOptions, _ host: String, _ drained: Bool) throws {
+        try operating {
+            let entry = try options.makeOperator().setDrained(host: host, drained)
+            print("host \(terminalSafe(entry.name)): \(drained ? "drained" : "in service")")
         }
     }
 }
