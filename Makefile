@@ -6,9 +6,9 @@
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
 # The tests also render the HTML report in headless Chromium, run a sweep on a
-# single-node Slurm (slurmctld, slurmd, munged started by the test), and run the
-# real OpenSM on an ibsim fabric.
-TEST_APT_PACKAGES := $(APT_PACKAGES) chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags iproute2
+# single-node Slurm (slurmctld, slurmd, munged started by the test), run the
+# real OpenSM on an ibsim fabric, and fuzz the controller's API with schemathesis (PyPI).
+TEST_APT_PACKAGES := $(APT_PACKAGES) openssl chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
@@ -19,6 +19,9 @@ deps:
 
 test-deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_APT_PACKAGES)"
+	@# The API fuzzer (PyPI), run by Tests/ControlPlaneTests against the live controller.
+	@python3 -m schemathesis.cli --version >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages 'schemathesis>=4,<5' \
+	  || python3 -m pip install -q 'schemathesis>=4,<5'
 
 install-packages:
 	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -186,7 +186,7 @@ extension AllocationEngine {
     // MARK: - Per-host view
 
     /// What one host has and holds, for an operator's capacity view.
-    public struct HostUsage: Equatable, Sendable {
+    public struct HostUsage: Equatable, Sendable, Codable {
         public var cores: Int
         public var freeCores: Int
         public var memoryMiB: Int64

@@ -25,6 +25,10 @@ public struct HostEntry: Equatable, Sendable, Codable {
     public var membership: Membership
     public var drained: Bool
 
+    /// Whether the host's HCA is known (discovered, or registered by its agent):
+    /// until then it takes no VMs and is in no partition.
+    public var registered: Bool { portGUID != 0 }
+
     public init(index: Int, name: String, sysfsRoot: String? = nil, device: String? = nil, driver: String? = nil, port: Int = 1,
                 nodeGUID: UInt64, portGUID: UInt64, membership: Membership, drained: Bool = false) {
         self.index = index

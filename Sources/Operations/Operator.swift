@@ -119,6 +119,18 @@ public final class Operator {
         }
     }
 
+    init(copying other: Operator, actor: String) {
+        state = other.state
+        backend = other.backend
+        subnetManager = other.subnetManager
+        scenario = other.scenario
+        hosts = other.hosts
+        self.actor = actor
+    }
+
+    /// The same operator, with `actor` named in the audit trail (one per API caller; nothing is re-read).
+    public func acting(as actor: String) -> Operator { Operator(copying: self, actor: actor) }
+
     public static var defaultActor: String {
         let env = ProcessInfo.processInfo.environment
         return env["SUDO_USER"] ?? env["USER"] ?? "uid \(getuid())"
@@ -176,17 +188,20 @@ public final class Operator {
 
     // MARK: - Loading the recorded state
 
-    /// The recorded clusters (not yet fully deleted) with their VMs, by id.
-    static func recordedClusters(_ db: Database) throws -> [RecordedCluster] {
+    /// The recorded clusters (not yet fully deleted) with their VMs, by id; only cluster `id` when given.
+    /// - Complexity: O(clusters + VMs), or O(log clusters + its VMs) for one id (primary keys).
+    public static func recordedClusters(_ db: Database, id only: Int64? = nil) throws -> [RecordedCluster] {
         var vms: [Int64: [RecordedVM]] = [:]
+        let one = only == nil ? "" : " AND cluster.id = ?"
         for row in try Row.fetchAll(db, sql: """
-            SELECT vm.* FROM vm JOIN cluster ON cluster.id = vm.clusterId WHERE cluster.status != 'deleted' ORDER BY vm.clusterId, vm.seq
-            """) {
+            SELECT vm.* FROM vm JOIN cluster ON cluster.id = vm.clusterId WHERE cluster.status != 'deleted'\(one) ORDER BY vm.clusterId, vm.seq
+            """, arguments: StatementArguments(only.map { [$0] } ?? [])) {
             vms[row["clusterId"], default: []].append(RecordedVM(seq: row["seq"], host: row["host"], vf: row["vf"],
                                                                  guid: (row["guid"] as String?).flatMap { UInt64($0, radix: 16) },
                                                                  status: row["status"]))
         }
-        return try Row.fetchAll(db, sql: "SELECT * FROM cluster WHERE status != 'deleted' ORDER BY id").map { row in
+        return try Row.fetchAll(db, sql: "SELECT * FROM cluster WHERE status != 'deleted'\(one) ORDER BY id",
+                                arguments: StatementArguments(only.map { [$0] } ?? [])).map { row in
             let id: Int64 = row["id"]
             return RecordedCluster(id: id, tenant: row["tenant"], vcores: row["vcores"], memoryMiB: row["memoryMiB"], kind: row["kind"],
                                    pinning: row["pinning"], pkey: row["pkey"], status: row["status"], created: row["created"], vms: vms[id] ?? [])
@@ -202,11 +217,11 @@ public final class Operator {
         public let problems: [String]
     }
 
-    func load(_ db: Database, site: [PartitionStatement]) throws -> Loaded {
+    public func load(_ db: Database, site: [PartitionStatement]) throws -> Loaded {
         let engine = AllocationEngine(cloud: scenario.cloud)
         let hosts = try Self.inventory(db)
         var problems: [String] = []
-        for host in hosts where host.drained && host.index < engine.hostCount { engine.setDrained(host: host.index, true) }
+        for host in hosts where (host.drained || !host.registered) && host.index < engine.hostCount { engine.setDrained(host: host.index, true) }
         let clusters = try Self.recordedClusters(db)
         let tenantPKeys = Set(clusters.compactMap(\.pkey))
         var sitePKeys: [Int] = []
@@ -254,7 +269,7 @@ public final class Operator {
     }
 
     /// The site's partition statements (outside the managed block).
-    func siteStatements() throws -> [PartitionStatement] {
+    public func siteStatements() throws -> [PartitionStatement] {
         PartitionsConfig.parse(try PartitionsConfig(text: try subnetManager.read()).siteText)
     }
 
@@ -310,6 +325,13 @@ public final class Operator {
 
     /// Admits a new cluster; records the decision and the audit row in one transaction.
     public func create(_ spec: ClusterSpec) throws -> Outcome {
+        let site = try siteStatements()
+        return try state.writeImmediate { try create(spec, in: $0, site: site) }
+    }
+
+    /// `create` inside the caller's `BEGIN IMMEDIATE` transaction (`state.writeImmediate`),
+    /// so the caller's own checks and records (quotas, idempotency keys) commit with the decision.
+    public func create(_ spec: ClusterSpec, in db: Database, site: [PartitionStatement]) throws -> Outcome {
         guard spec.memoryGiB >= 0 && spec.memoryGiB <= Int(Int32.max) else { throw OperatorError("--mem-gib \(spec.memoryGiB): out of range") }
         let shape = VMShape(vcores: spec.vcores, memoryMiB: Int64(spec.memoryGiB) * 1024, kind: spec.kind, pinning: spec.pinning)
         try validate(vms: spec.vms, shape: shape)
@@ -318,10 +340,9 @@ public final class Operator {
               !spec.tenant.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw OperatorError("--tenant: expected 1 to 128 printable characters")
         }
-        let site = try siteStatements()
         let arguments = "tenant=\(spec.tenant) vms=\(spec.vms) vcores=\(spec.vcores) memGiB=\(spec.memoryGiB) kind=\(spec.kind.rawValue) "
             + "pinning=\(spec.pinning.rawValue) policy=\(spec.policy ?? scenario.policy)"
-        return try state.writeImmediate { db in
+        do {
             let loaded = try load(db, site: site)
             let id = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM cluster") ?? 0) + 1
             let random = SplitMixRandom(seed: UInt64(try OperatorState.meta("randomState", in: db) ?? "") ?? scenario.seed)
@@ -373,11 +394,16 @@ public final class Operator {
     /// Grows (`delta` > 0) or shrinks a running cluster. A shrink that would
     /// leave no VM is refused whole rather than clamped.
     public func resize(id: Int64, by delta: Int, policy: String?) throws -> Outcome {
+        let site = try siteStatements()
+        return try state.writeImmediate { try resize(id: id, by: delta, policy: policy, in: $0, site: site) }
+    }
+
+    /// `resize` inside the caller's `BEGIN IMMEDIATE` transaction.
+    public func resize(id: Int64, by delta: Int, policy: String?, in db: Database, site: [PartitionStatement]) throws -> Outcome {
         guard delta != 0 else { throw OperatorError("--by: expected a non-zero number of VMs (+K grows, -K shrinks)") }
         guard delta.magnitude <= UInt(Int32.max) else { throw OperatorError("--by \(delta): out of range") }
-        let site = try siteStatements()
         let arguments = "by=\(delta)" + (policy.map { " policy=\($0)" } ?? "")
-        return try state.writeImmediate { db in
+        do {
             let loaded = try load(db, site: site)
             guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active",
                   loaded.engine.cluster(id) != nil else {
@@ -433,7 +459,12 @@ public final class Operator {
     /// stay quarantined until every host confirmed the detach.
     public func delete(id: Int64) throws -> Outcome {
         let site = try siteStatements()
-        return try state.writeImmediate { db in
+        return try state.writeImmediate { try delete(id: id, in: $0, site: site) }
+    }
+
+    /// `delete` inside the caller's `BEGIN IMMEDIATE` transaction.
+    public func delete(id: Int64, in db: Database, site: [PartitionStatement]) throws -> Outcome {
+        do {
             let loaded = try load(db, site: site)
             guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active" else {
                 try audit(db, "delete", id, "", "ignored", "no such running cluster")
@@ -447,6 +478,15 @@ public final class Operator {
             try audit(db, "delete", id, "", outcome, nil)
             return Outcome(clusterID: id, outcome: outcome, reason: nil, pkey: cluster.pkey, vms: cluster.activeVMs, problems: loaded.problems)
         }
+    }
+
+    /// Records what a host's agent found on it (its HCA's device, driver, port
+    /// and GUIDs) in the inventory row of `entry.index`; the name and drain stay.
+    public static func register(_ db: Database, _ entry: HostEntry) throws {
+        try db.execute(sql: """
+            UPDATE inventory SET device = ?, driver = ?, port = ?, nodeGUID = ?, portGUID = ?, membership = ? WHERE host = ?
+            """, arguments: [entry.device, entry.driver, entry.port, String(entry.nodeGUID, radix: 16), String(entry.portGUID, radix: 16),
+                             entry.membership.rawValue, entry.index])
     }
 
     /// Drains a host (no new VMs; what runs stays) or returns it to service.

@@ -9,18 +9,27 @@ import GRDB
 /// - `operation`: the audit trail: who asked what, when, and the outcome;
 /// - `journal`: each hardware change, intended and then applied (or failed);
 /// - `hardware`: the simulated backend's hardware (key/value per host).
-public final class OperatorState {
+public final class OperatorState: @unchecked Sendable {
     public let path: String
-    public let queue: DatabaseQueue
+    /// WAL mode (a `DatabasePool`): readers never wait for the one writer, and
+    /// a killed process loses no committed transaction.
+    public let pool: DatabasePool
 
-    /// - Parameter busyTimeout: how long a command waits for another one's write transaction.
-    public init(path: String, busyTimeout: TimeInterval = 30) throws {
+    /// A migration a layer above adds to the same database (the control plane's tables).
+    public typealias Migration = (identifier: String, body: @Sendable (Database) throws -> Void)
+
+    /// - Parameters:
+    ///   - busyTimeout: how long a command waits for another one's write transaction.
+    ///   - migrations: appended after the operator's own, in order.
+    public init(path: String, busyTimeout: TimeInterval = 30, migrations: [Migration] = []) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-            try Self.migrator.migrate(queue)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            var migrator = Self.migrator
+            for migration in migrations { migrator.registerMigration(migration.identifier, migrate: migration.body) }
+            try migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw OperatorError.database(error, path: path)
         }
@@ -111,7 +120,7 @@ public final class OperatorState {
 
     /// Reads in one snapshot; SQLite errors become one-line operator errors.
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try queue.read(body) } catch let error as DatabaseError { throw OperatorError.database(error, path: path) }
+        do { return try pool.read(body) } catch let error as DatabaseError { throw OperatorError.database(error, path: path) }
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: concurrent commands
@@ -119,7 +128,7 @@ public final class OperatorState {
     /// taken against the state every other command left.
     public func writeImmediate<T>(_ body: (Database) throws -> T) throws -> T {
         do {
-            return try queue.writeWithoutTransaction { db in
+            return try pool.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -136,11 +145,11 @@ public final class OperatorState {
         try read { try Self.meta(key, in: $0) }
     }
 
-    static func meta(_ key: String, in db: Database) throws -> String? {
+    public static func meta(_ key: String, in db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
     }
 
-    static func setMeta(_ values: [String: String], in db: Database) throws {
+    public static func setMeta(_ values: [String: String], in db: Database) throws {
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                            arguments: [key, value])
@@ -185,7 +194,7 @@ public struct OperatorError: Error, CustomStringConvertible, Sendable {
         self.kind = kind
     }
 
-    static func database(_ error: DatabaseError, path: String) -> OperatorError {
+    public static func database(_ error: DatabaseError, path: String) -> OperatorError {
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             OperatorError("\(path) is busy: another hpccloud command held it past the busy timeout; try again", kind: .environment)

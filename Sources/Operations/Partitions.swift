@@ -19,6 +19,12 @@ public enum GUIDFormat {
     /// `0x0002c90300318e90` (partitions.conf, our own output).
     public static func hex(_ guid: UInt64) -> String { String(format: "0x%016llx", guid) }
 
+    /// `0x` and 1 to 16 hex digits, as `hex` writes it.
+    public static func parse(_ text: String) -> UInt64? {
+        guard text.hasPrefix("0x") || text.hasPrefix("0X"), (3...18).contains(text.count) else { return nil }
+        return UInt64(text.dropFirst(2), radix: 16)
+    }
+
     /// `00:02:c9:03:00:31:8e:90` (iproute2 `node_guid`/`port_guid`, MLNX_OFED `sriov/<vf>/node`).
     public static func colonBytes(_ guid: UInt64) -> String {
         (0..<8).map { String(format: "%02x", (guid >> (56 - 8 * UInt64($0))) & 0xff) }.joined(separator: ":")

@@ -62,6 +62,8 @@ public struct ReconcileReport: Codable, Sendable {
     /// Bookkeeping: VMs confirmed detached, quarantines lifted.
     public var confirmed: [String] = []
 
+    public init() {}
+
     public struct Failure: Codable, Sendable, Equatable {
         public var change: Change
         public var error: String
@@ -74,18 +76,7 @@ public struct ReconcileReport: Codable, Sendable {
 extension Operator {
     // MARK: - Desired state, from the records
 
-    /// What one host should hold.
-    struct HostDesire {
-        var vfCount: Int
-        /// Active VMs: VF -> (pkey, GUID).
-        var attached: [Int: (pkey: Int, guid: UInt64)] = [:]
-        /// Tenant pkeys the host's port must hold (clusters with VMs there not yet detached).
-        var portPKeys: Set<Int> = []
-        /// VFs of retiring VMs (to detach, then confirm).
-        var retiring: [Int: (cluster: Int64, seq: Int)] = [:]
-    }
-
-    func desires(_ loaded: Loaded) -> [HostDesire] {
+    public func desires(_ loaded: Loaded) -> [HostDesire] {
         let counts = scenario.cloud.groups.flatMap { Array(repeating: $0.vfs, count: $0.count) }
         var desires = loaded.hosts.map { HostDesire(vfCount: $0.index < counts.count ? counts[$0.index] : 0) }
         for cluster in loaded.clusters {
@@ -93,10 +84,10 @@ extension Operator {
                 guard let vf = vm.vf else { continue }
                 switch vm.status {
                 case "active":
-                    if let pkey = cluster.pkey, let guid = vm.guid { desires[vm.host].attached[vf] = (pkey, guid) }
+                    if let pkey = cluster.pkey, let guid = vm.guid { desires[vm.host].attached[vf] = .init(pkey: pkey, guid: guid) }
                     if let pkey = cluster.pkey { desires[vm.host].portPKeys.insert(pkey) }
                 case "retiring":
-                    desires[vm.host].retiring[vf] = (cluster.id, vm.seq)
+                    desires[vm.host].retiring[vf] = .init(cluster: cluster.id, seq: vm.seq)
                     if let pkey = cluster.pkey { desires[vm.host].portPKeys.insert(pkey) }
                 default: break
                 }
@@ -115,18 +106,19 @@ extension Operator {
             var members = Set<UInt64>()
             for vm in cluster.vms where vm.status != "detached" && vm.host >= 0 && vm.host < hostsByIndex.count {
                 let host = hostsByIndex[vm.host]
+                guard host.registered else { continue }
                 if host.membership == .physicalPort { members.insert(host.portGUID) } else if let guid = vm.guid { members.insert(guid) }
             }
             guard !members.isEmpty else { continue }
             partitions.append(.init(clusterID: cluster.id, pkey: pkey, members: members.sorted()))
         }
-        return PartitionRenderer.block(tenants: partitions, hypervisors: hostsByIndex, flags: scenario.cloud.subnet.partitionFlags,
+        return PartitionRenderer.block(tenants: partitions, hypervisors: hostsByIndex.filter(\.registered), flags: scenario.cloud.subnet.partitionFlags,
                                        siteDefinesDefault: site.contains(where: \.isDefault))
     }
 
     /// The text the subnet manager's file should have, or nil when a conflict
     /// with the site's partitions forbids writing it.
-    func desiredConfig(_ loaded: Loaded) throws -> (text: String, current: String?, partitions: Int)? {
+    public func desiredConfig(_ loaded: Loaded) throws -> (text: String, current: String?, partitions: Int)? {
         let current = try subnetManager.read()
         let config = try PartitionsConfig(text: current)
         let site = PartitionsConfig.parse(config.siteText)
@@ -165,54 +157,11 @@ extension Operator {
                 report.unreachable.append(HostProblem(host: host.index, hostName: host.name, error: "\(error)"))
                 continue
             }
-            let (changes, waiting) = hostChanges(host, desires[host.index], have)
+            let (changes, waiting) = HostConvergence.changes(host, desires[host.index], have)
             report.changes += changes
             report.waiting += waiting
         }
         return report
-    }
-
-    /// One host's changes: the VF count, detaches, then attaches.
-    func hostChanges(_ host: HostEntry, _ want: HostDesire, _ have: HostHardware) -> (changes: [Change], waiting: [String]) {
-        var changes: [Change] = []
-        var waiting: [String] = []
-        if have.vfCount != want.vfCount {
-            // Changing the count re-creates every VF: never while one is attached or held by a guest
-            // (mlx5 does not check, sriov.c:215-229, and removing a VF vfio-pci holds blocks until the guest lets go).
-            if !have.assigned.isEmpty || have.vfs.values.contains(where: { if case .attached = $0 { true } else { false } }) {
-                waiting.append("\(host.name): \(have.vfCount) VFs present, \(want.vfCount) wanted: change the count when no VF is in use (drain the host)")
-            } else {
-                changes.append(Change(kind: .prepare, host: host.index, hostName: host.name, vfs: want.vfCount))
-                return (changes, waiting)  // the VFs are re-created: read them again next round
-            }
-        }
-        for (vf, state) in have.vfs.sorted(by: { $0.key < $1.key }) where want.attached[vf] == nil && state != .detached {
-            let why = switch state {
-            case .attached(let pkey, _, _): want.retiring[vf] != nil ? "its VM left" : "no VM holds it (pkey \(pkey.map { PartitionKey($0).description } ?? "?"))"
-            case .other(let text): text
-            case .detached: ""
-            }
-            changes.append(Change(kind: .detach, host: host.index, hostName: host.name, vf: vf, detail: why))
-        }
-        let limited = have.portHasLimitedDefault
-        for (vf, vm) in want.attached.sorted(by: { $0.key < $1.key }) {
-            if case .attached(let pkey, let guid, let hasDefault) = have.vfs[vf], guid == vm.guid,
-               pkey.map({ $0 & 0x7fff == vm.pkey }) ?? true, limited == nil || hasDefault == nil || hasDefault == limited {
-                continue
-            }
-            guard have.vfs[vf] != nil else {
-                waiting.append("\(host.name): VF \(vf) is not present (\(have.vfCount) VFs)")
-                continue
-            }
-            if have.portHolds(vm.pkey) == false {
-                waiting.append("\(host.name): pkey \(PartitionKey(vm.pkey)) is not in port \(host.port)'s table yet: the subnet manager adds it after it re-reads its partitions")
-                continue
-            }
-            changes.append(Change(kind: .attach, host: host.index, hostName: host.name, vf: vf, pkey: vm.pkey, guid: GUIDFormat.hex(vm.guid),
-                                  limitedDefault: limited != false,
-                                  detail: limited == false ? "no limited default pkey in the port's table: the VM cannot reach the SA" : nil))
-        }
-        return (changes, waiting)
     }
 
     // MARK: - Apply
@@ -251,18 +200,7 @@ extension Operator {
             // 1. Per host: the VF count and every detach (isolation first).
             var desires = desires(loaded)
             for host in targets {
-                guard let have = read(host) else { continue }
-                let (changes, _) = hostChanges(host, desires[host.index], have)
-                let early = changes.filter { $0.kind == .prepare || $0.kind == .detach }
-                for change in early { try run(change, host, &report) }
-                if !early.isEmpty { _ = read(host) }
-                if early.contains(where: { $0.kind == .prepare }), let have = actual[host.index] {
-                    // Fresh VFs come up in the driver's defaults: detach them at once.
-                    for change in hostChanges(host, desires[host.index], have).changes where change.kind == .detach {
-                        try run(change, host, &report)
-                    }
-                    _ = read(host)
-                }
+                try HostConvergence.isolate(host, desires[host.index], read: { read(host) }, run: { try run($0, host, &report) })
             }
             // 2. Confirm detaches: a retiring VM whose VF maps nothing is detached.
             try confirmDetaches(loaded, desires, actual, &report)
@@ -312,16 +250,7 @@ extension Operator {
             // 5. Attach.
             for host in targets {
                 guard let have = actual[host.index] else { continue }
-                let (changes, waiting) = hostChanges(host, desires[host.index], have)
-                report.waiting += waiting
-                for change in changes where change.kind == .attach { try run(change, host, &report) }
-                for change in changes where change.kind == .detach {
-                    report.waiting.append("\(change) (still needed)")
-                }
-                if changes.contains(where: { $0.kind == .prepare }) {
-                    report.waiting.append("\(host.name): \(have.vfCount) VFs present, \(desires[host.index].vfCount) wanted: "
-                                          + "the new count takes effect when the driver is next loaded (mlx4: num_vfs at boot)")
-                }
+                report.waiting += try HostConvergence.attach(host, desires[host.index], have, run: { try run($0, host, &report) })
                 _ = read(host)
             }
 
@@ -334,7 +263,7 @@ extension Operator {
     /// Whether `host`'s port (where observable) lacks a pkey it should hold,
     /// or still holds one it should have dropped.
     /// Only tenant pkeys count: the site's own partitions are not ours to judge.
-    func portsDisagree(_ host: HostEntry, _ want: HostDesire, _ have: HostHardware?, tenantPKeys: Set<Int>) -> Bool {
+    public func portsDisagree(_ host: HostEntry, _ want: HostDesire, _ have: HostHardware?, tenantPKeys: Set<Int>) -> Bool {
         guard host.membership == .physicalPort, let table = have?.portPKeys else { return false }
         return Set(table.map { $0 & 0x7fff }).intersection(tenantPKeys) != want.portPKeys
     }
@@ -351,16 +280,7 @@ extension Operator {
             if let body {
                 try body()
             } else if let host {
-                switch change.kind {
-                case .prepare:
-                    if let note = try backend.prepare(host, vfs: change.vfs ?? 0) { report.notes.append(note) }
-                case .detach: try backend.detach(host, vf: change.vf ?? 0)
-                case .attach:
-                    let config = VFConfig(pkey: change.pkey ?? 0, guid: UInt64(change.guid?.dropFirst(2) ?? "", radix: 16) ?? 0,
-                                          limitedDefault: change.limitedDefault ?? true)
-                    report.notes += try backend.attach(host, vf: change.vf ?? 0, config)
-                case .subnetManager, .reload: break
-                }
+                report.notes += try HostConvergence.execute(change, on: host, backend: backend)
             }
             try state.writeImmediate { try $0.execute(sql: "UPDATE journal SET status = 'applied' WHERE seq = ?", arguments: [seq]) }
             report.changes.append(change)
@@ -375,7 +295,7 @@ extension Operator {
     }
 
     /// Retiring VMs whose VF now maps nothing become `detached` (their VF slot is free).
-    func confirmDetaches(_ loaded: Loaded, _ desires: [HostDesire], _ actual: [Int: HostHardware], _ report: inout ReconcileReport) throws {
+    public func confirmDetaches(_ loaded: Loaded, _ desires: [HostDesire], _ actual: [Int: HostHardware], _ report: inout ReconcileReport) throws {
         var confirmed: [(Int64, Int, String)] = []
         for host in loaded.hosts {
             guard let have = actual[host.index] else { continue }
@@ -395,7 +315,7 @@ extension Operator {
     /// Detached VMs leave the records once their host no longer needs the
     /// pkey entry (the cluster still runs there, or the port dropped the key);
     /// a deleting cluster ends, and its pkey is free, once no VM row is left.
-    func releaseQuarantine(_ loaded: Loaded, _ desires: [HostDesire], _ actual: [Int: HostHardware], configWritten: Bool,
+    public func releaseQuarantine(_ loaded: Loaded, _ desires: [HostDesire], _ actual: [Int: HostHardware], configWritten: Bool,
                            _ report: inout ReconcileReport) throws {
         let loaded = try snapshot()
         var gone: [(Int64, Int)] = []

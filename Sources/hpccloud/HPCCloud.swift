@@ -13,7 +13,7 @@ struct HPCCloud: ParsableCommand {
         Bad input (a scenario, a hardware profile, a trace) is reported in one line
         naming the file, line, column and key, and exits with status 2.
         """,
-        subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
+        subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Serve.self, APIBench.self, TenantCommand.self, OperatorAccount.self, AgentCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
 }
 
 /// Options every command that loads a scenario shares.

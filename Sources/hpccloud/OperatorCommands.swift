@@ -2,6 +2,7 @@ import Allocation
 import ArgumentParser
 import CloudModel
 import ConnectX
+import ControlPlane
 import Foundation
 import Operations
 import SimulatedHardware
@@ -35,6 +36,7 @@ struct OperatorOptions: ParsableArguments {
     var actor: String?
 
     @OptionGroup var hardware: HardwareOptions
+    @OptionGroup var remote: RemoteOptions
 
     func validate() throws {
         if let backend, !["simulated", "connectx"].contains(backend) {
@@ -163,6 +165,10 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote {
+                    let body = try API.encoder.encode(ClusterCreate(vms: vms, vcores: vcores, memoryGiB: memGiB, kind: kind, pinning: pinning, policy: policy, tenant: tenant))
+                    return try options.remote.call(.POST, "/v1/clusters", body: body, json: output.json, text: remoteSummary)
+                }
                 let op = try options.makeOperator()
                 let outcome = try op.create(ClusterSpec(tenant: tenant, vms: vms, vcores: vcores, memoryGiB: memGiB, kind: VMKind(rawValue: kind)!,
                                                         pinning: Pinning(rawValue: pinning)!, policy: policy))
@@ -185,6 +191,10 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote {
+                    return try options.remote.call(.POST, "/v1/clusters/\(id)/resize", body: try API.encoder.encode(ClusterResize(by: by, policy: policy)),
+                                                   json: output.json, text: remoteSummary)
+                }
                 let op = try options.makeOperator()
                 let outcome = try op.resize(id: id, by: by, policy: policy)
                 let text = switch outcome.outcome {
@@ -206,6 +216,7 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote { return try options.remote.call(.DELETE, "/v1/clusters/\(id)", json: output.json, text: remoteSummary) }
                 let op = try options.makeOperator()
                 let outcome = try op.delete(id: id)
                 let text = switch outcome.outcome {
@@ -226,6 +237,10 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote {
+                    let query = tenant.map { "?tenant=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
+                    return try options.remote.call(.GET, "/v1/clusters" + query, json: output.json, text: remoteSummary)
+                }
                 let op = try options.makeOperator()
                 let loaded = try op.snapshot()
                 let clusters = loaded.clusters.filter { tenant == nil || $0.tenant == tenant }
@@ -245,6 +260,7 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote { return try options.remote.call(.GET, "/v1/clusters/\(id)", json: output.json, text: remoteSummary) }
                 let op = try options.makeOperator()
                 guard let cluster = try op.snapshot().clusters.first(where: { $0.id == id }) else {
                     throw OperatorError("no cluster \(id) (it never existed or has ended)", kind: .refused)
@@ -299,6 +315,7 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         try operating {
+            if options.remote.isRemote { return try options.remote.call(.GET, "/v1/plan", json: true) }
             let report = try options.makeOperator().plan()
             if output.json { return try printJSON(report) }
             if report.changes.isEmpty && report.unreachable.isEmpty && report.waiting.isEmpty { print("nothing to do: the hardware matches the recorded placements") }
@@ -376,6 +393,7 @@ struct HostCommand: ParsableCommand {
 
         func run() throws {
             try operating {
+                if options.remote.isRemote { return try options.remote.call(.GET, "/v1/hosts", json: true) }
                 let op = try options.makeOperator()
                 let loaded = try op.snapshot()
                 let views = op.hosts.map { host in
@@ -416,6 +434,10 @@ struct HostCommand: ParsableCommand {
 
     static func setDrained(_ options: OperatorOptions, _ host: String, _ drained: Bool) throws {
         try operating {
+            if options.remote.isRemote {
+                let name = host.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? host
+                return try options.remote.call(.POST, "/v1/hosts/\(name)/\(drained ? "drain" : "undrain")", json: true)
+            }
             let entry = try options.makeOperator().setDrained(host: host, drained)
             print("host \(terminalSafe(entry.name)): \(drained ? "drained" : "in service")")
         }
@@ -436,6 +458,7 @@ struct Journal: ParsableCommand {
 
     func run() throws {
         try operating {
+            if options.remote.isRemote { return try options.remote.call(.GET, "/v1/journal?audit=\(audit)&limit=\(limit)", json: true) }
             let op = try options.makeOperator()
             let rows = audit ? try op.operations(limit: limit) : try op.journal(limit: limit)
             if output.json { return try printJSON(rows) }
@@ -452,6 +475,7 @@ struct Partitions: ParsableCommand {
 
     func run() throws {
         try operating {
+            if options.remote.isRemote { return try options.remote.call(.GET, "/v1/partitions", json: false, text: { String(decoding: $0, as: UTF8.self) }) }
             let op = try options.makeOperator()
             guard let text = try op.desiredPartitionsText() else {
                 throw OperatorError("a site partition uses a tenant's pkey: see `hpccloud plan`", kind: .environment)

@@ -18,7 +18,6 @@ import TestSupport
 /// a host reboot) every host port, every switch port facing a host, and every
 /// VF map is compared with the recorded placements.
 @Suite(.serialized) struct OpenSMFabricTests {
-    static let umad2sim = "/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so"
     static let hosts = 12
     static let site = "# The site's own partitions: hpccloud must keep these lines.\nStorage=0x7000, ipoib : ALL=full ; # NFS over IPoIB\n"
 
@@ -47,20 +46,15 @@ import TestSupport
     """
 
     final class Fabric {
-        let dir: String
-        let environment: [String: String]
-        var ibsim: pid_t = 0
-        var opensm: pid_t = 0
+        let ibsim: IBSimFabric
         let fakes: [FakeSysfs]
         let models: [MLX4Model]
         var cache: [UInt64: (time: Date, table: [Int])] = [:]
 
+        var dir: String { ibsim.dir }
+
         init() throws {
-            dir = NSTemporaryDirectory() + "hpccloud-opensm-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: dir + "/osm", withIntermediateDirectories: true)
-            environment = ["LD_PRELOAD": OpenSMFabricTests.umad2sim, "OSM_TMP_DIR": dir + "/osm", "OSM_CACHE_DIR": dir + "/osm"]
-            try OpenSMFabricTests.topology.write(toFile: dir + "/net", atomically: true, encoding: .utf8)
-            try OpenSMFabricTests.site.write(toFile: dir + "/partitions.conf", atomically: true, encoding: .utf8)
+            ibsim = try IBSimFabric(name: "opensm", topology: OpenSMFabricTests.topology, sitePartitions: OpenSMFabricTests.site)
             var fakes: [FakeSysfs] = [], models: [MLX4Model] = []
             for host in 0..<OpenSMFabricTests.hosts {
                 let fake = FakeSysfs()
@@ -76,46 +70,21 @@ import TestSupport
             }
         }
 
-        func start() throws {
-            ibsim = try CleanSpawn.spawn("/usr/bin/ibsim", ["-s", dir + "/net"], output: dir + "/ibsim.log", directory: dir)
-            Thread.sleep(forTimeInterval: 1)
-            try startSM()
-        }
+        func start() throws { try ibsim.start() }
 
         func startSM() throws {
-            opensm = try CleanSpawn.spawn("/usr/sbin/opensm", ["-P", dir + "/partitions.conf", "-f", dir + "/opensm.log", "-s", "0", "--allow_both_pkeys"],
-                                          environment: environment, output: dir + "/opensm.out", directory: dir)
-            try "\(opensm)\n".write(toFile: dir + "/opensm.pid", atomically: true, encoding: .utf8)
-            var master = false
-            for _ in 0..<80 where !master {
-                Thread.sleep(forTimeInterval: 0.25)
-                master = ((try? String(contentsOfFile: dir + "/opensm.log", encoding: .utf8)) ?? "").contains("Entering MASTER state")
-            }
-            try #require(master, "OpenSM never brought the subnet up on ibsim: \(log())")
+            try ibsim.startSM()
             cache.removeAll()
         }
 
-        func stopSM() {
-            CleanSpawn.stop(opensm)
-            try? FileManager.default.removeItem(atPath: dir + "/opensm.log")
-        }
-
-        func stop() {
-            if opensm > 0 { CleanSpawn.stop(opensm) }
-            if ibsim > 0 { CleanSpawn.stop(ibsim) }
-        }
-
-        func log() -> String { String(((try? String(contentsOfFile: dir + "/opensm.log", encoding: .utf8)) ?? "").suffix(1500)) }
+        func stopSM() { ibsim.stopSM() }
+        func stop() { ibsim.stop() }
+        func log() -> String { ibsim.log() }
 
         /// A port's pkey table in index order, via `smpquery -G pkeys` (SMPs through ibsim).
         func table(guid: UInt64, port: Int, cached: Bool = false) throws -> [Int] {
             if cached, let hit = cache[guid << 8 | UInt64(port)], Date().timeIntervalSince(hit.time) < 0.3 { return hit.table }
-            let result = try CleanSpawn.run("/usr/sbin/smpquery", ["-G", "pkeys", String(format: "0x%llx", guid), "\(port)"],
-                                            environment: environment, timeout: 20, directory: dir)
-            var keys: [Int] = []
-            for line in result.output.split(separator: "\n") where line.contains(":") && !line.contains("ibwarn") {
-                for word in line.split(separator: " ") where word.hasPrefix("0x") { keys.append(Int(word.dropFirst(2), radix: 16) ?? 0) }
-            }
+            let keys = try ibsim.pkeys(guid: guid, port: port)
             cache[guid << 8 | UInt64(port)] = (Date(), keys)
             return keys
         }
@@ -123,7 +92,7 @@ import TestSupport
         func op(state: OperatorState) throws -> Operator {
             try Operator(state: state, catalog: try Fixtures.catalog(),
                          backend: ConnectXBackend(sysfsFor: { self.fakes[$0.index] }),
-                         subnetManager: OpenSMPartitionsFile(path: dir + "/partitions.conf", reload: .pidFile(dir + "/opensm.pid")))
+                         subnetManager: OpenSMPartitionsFile(path: ibsim.partitions, reload: .pidFile(ibsim.pidFile)))
         }
     }
 
@@ -164,9 +133,6 @@ import TestSupport
     }
 
     @Test func everyStepLeavesEveryPortAndEveryVFAsRecorded() throws {
-        for tool in ["/usr/bin/ibsim", "/usr/sbin/opensm", "/usr/sbin/smpquery", Self.umad2sim] {
-            try #require(FileManager.default.fileExists(atPath: tool), "\(tool) is missing: `make test` installs ibsim-utils, libumad2sim0, opensm and infiniband-diags")
-        }
         let fabric = try Fabric()
         defer { fabric.stop() }
         try fabric.start()

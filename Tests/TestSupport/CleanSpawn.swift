@@ -70,3 +70,17 @@ public enum CleanSpawn {
         }
     }
 }
+
+/// `smpquery -G pkeys GUID PORT` against a fabric (ibsim under libumad2sim in the tests):
+/// the port's pkey table in index order, as the subnet manager programmed it.
+public enum SMPQuery {
+    public static func pkeys(guid: UInt64, port: Int, environment: [String: String], directory: String) throws -> [Int] {
+        let result = try CleanSpawn.run("/usr/sbin/smpquery", ["-G", "pkeys", String(format: "0x%llx", guid), "\(port)"],
+                                        environment: environment, timeout: 20, directory: directory)
+        var keys: [Int] = []
+        for line in result.output.split(separator: "\n") where line.contains(":") && !line.contains("ibwarn") {
+            for word in line.split(separator: " ") where word.hasPrefix("0x") { keys.append(Int(word.dropFirst(2), radix: 16) ?? 0) }
+        }
+        return keys
+    }
+}
