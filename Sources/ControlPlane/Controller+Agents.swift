@@ -46,15 +46,11 @@ extension Controller {
             let entry = host
             try state.writeImmediate { db in
                 try Operator.register(db, entry)
-                try db.execute(sql: "INSERT INTO agent (target, registration) VALUES (?, ?) ON CONFLICT(target) DO UPDATE SET registration = excluded.registration",
-                               arguments: [target, body])
+                try recordRegistration(db, target, body)
             }
         } else {
             guard registration.role == "sm" else { throw Problem.badRequest("role '\(registration.role)': the sm agent's role is sm") }
-            try state.writeImmediate { db in
-                try db.execute(sql: "INSERT INTO agent (target, registration) VALUES (?, ?) ON CONFLICT(target) DO UPDATE SET registration = excluded.registration",
-                               arguments: [target, body])
-            }
+            try state.writeImmediate { try recordRegistration($0, target, body) }
         }
         requestPass()
         return try APIResult(200, ["target": target])
@@ -117,6 +113,11 @@ extension Controller {
         }
         requestPass()
         return try APIResult(200, ["target": target])
+    }
+
+    func recordRegistration(_ db: Database, _ target: String, _ body: Data) throws {
+        try db.execute(sql: "INSERT INTO agent (target, registration) VALUES (?, ?) ON CONFLICT(target) DO UPDATE SET registration = excluded.registration",
+                       arguments: [target, body])
     }
 
     func store(_ db: Database, _ target: String, _ body: Data, generation: Int64, at time: Date) throws {

@@ -415,16 +415,7 @@ public final class Controller: Sendable {
     public func addAgent(_ principal: Principal, body: Data) throws -> APIResult {
         try Self.require(principal, .operator)
         let request = try API.decode(AgentCreate.self, from: body)
-        return try APIResult(201, try issueAgentToken(request.name))
-    }
-
-    public func issueAgentToken(_ name: String) throws -> IssuedToken {
-        try state.writeImmediate { db in
-            guard try name == "sm" || Operator.inventory(db).contains(where: { $0.name == name }) else {
-                throw Problem.notFound("no host '\(name)' in the inventory (an agent is named after its host, or sm)")
-            }
-            return try ControlSchema.issueToken(db, for: Principal(name: name, role: .agent))
-        }
+        return try APIResult(201, try state.writeImmediate { try ControlSchema.issueAgentToken($0, name: request.name) })
     }
 
     // MARK: - Hosts, plan, journal, partitions (operators)

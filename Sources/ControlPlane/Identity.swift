@@ -119,6 +119,14 @@ public enum ControlSchema {
         return Principal(name: row["name"], role: role)
     }
 
+    /// Issues an agent's token: `name` is a host in the inventory, or `sm`.
+    public static func issueAgentToken(_ db: Database, name: String) throws -> IssuedToken {
+        guard try name == "sm" || Operator.inventory(db).contains(where: { $0.name == name }) else {
+            throw Problem.notFound("no host '\(name)' in the inventory (an agent is named after its host, or sm)")
+        }
+        return try issueToken(db, for: Principal(name: name, role: .agent))
+    }
+
     /// Adds a tenant (with its quota) and issues its first token.
     public static func addTenant(_ db: Database, name: String, quota: Quota) throws -> IssuedToken {
         guard Names.isValid(name) else {

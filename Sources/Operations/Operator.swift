@@ -137,12 +137,15 @@ public final class Operator {
     }
 
     /// The recorded hosts, in inventory order.
+    /// Columns are read by position: GRDB's lookup by name lowercases every name on every row,
+    /// which profiled as the controller's largest cost (every command loads the records).
     public static func inventory(_ db: Database) throws -> [HostEntry] {
-        try Row.fetchAll(db, sql: "SELECT * FROM inventory ORDER BY host").map { row in
-            HostEntry(index: row["host"], name: row["name"], sysfsRoot: row["sysfsRoot"], device: row["device"], driver: row["driver"],
-                      port: row["port"], nodeGUID: UInt64(row["nodeGUID"] as String, radix: 16) ?? 0,
-                      portGUID: UInt64(row["portGUID"] as String, radix: 16) ?? 0,
-                      membership: Membership(rawValue: row["membership"]) ?? .physicalPort, drained: row["drained"])
+        try Row.fetchAll(db, sql: """
+            SELECT host, name, sysfsRoot, device, driver, port, nodeGUID, portGUID, membership, drained FROM inventory ORDER BY host
+            """).map { row in
+            HostEntry(index: row[0], name: row[1], sysfsRoot: row[2], device: row[3], driver: row[4],
+                      port: row[5], nodeGUID: UInt64(row[6] as String, radix: 16) ?? 0, portGUID: UInt64(row[7] as String, radix: 16) ?? 0,
+                      membership: Membership(rawValue: row[8]) ?? .physicalPort, drained: row[9])
         }
     }
 
@@ -194,17 +197,19 @@ public final class Operator {
         var vms: [Int64: [RecordedVM]] = [:]
         let one = only == nil ? "" : " AND cluster.id = ?"
         for row in try Row.fetchAll(db, sql: """
-            SELECT vm.* FROM vm JOIN cluster ON cluster.id = vm.clusterId WHERE cluster.status != 'deleted'\(one) ORDER BY vm.clusterId, vm.seq
+            SELECT vm.clusterId, vm.seq, vm.host, vm.vf, vm.guid, vm.status FROM vm JOIN cluster ON cluster.id = vm.clusterId
+            WHERE cluster.status != 'deleted'\(one) ORDER BY vm.clusterId, vm.seq
             """, arguments: StatementArguments(only.map { [$0] } ?? [])) {
-            vms[row["clusterId"], default: []].append(RecordedVM(seq: row["seq"], host: row["host"], vf: row["vf"],
-                                                                 guid: (row["guid"] as String?).flatMap { UInt64($0, radix: 16) },
-                                                                 status: row["status"]))
+            // By position, as `inventory` reads.
+            vms[row[0], default: []].append(RecordedVM(seq: row[1], host: row[2], vf: row[3], guid: (row[4] as String?).flatMap { UInt64($0, radix: 16) },
+                                                       status: row[5]))
         }
-        return try Row.fetchAll(db, sql: "SELECT * FROM cluster WHERE status != 'deleted'\(one) ORDER BY id",
-                                arguments: StatementArguments(only.map { [$0] } ?? [])).map { row in
-            let id: Int64 = row["id"]
-            return RecordedCluster(id: id, tenant: row["tenant"], vcores: row["vcores"], memoryMiB: row["memoryMiB"], kind: row["kind"],
-                                   pinning: row["pinning"], pkey: row["pkey"], status: row["status"], created: row["created"], vms: vms[id] ?? [])
+        return try Row.fetchAll(db, sql: """
+            SELECT id, tenant, vcores, memoryMiB, kind, pinning, pkey, status, created FROM cluster WHERE status != 'deleted'\(one) ORDER BY id
+            """, arguments: StatementArguments(only.map { [$0] } ?? [])).map { row in
+            let id: Int64 = row[0]
+            return RecordedCluster(id: id, tenant: row[1], vcores: row[2], memoryMiB: row[3], kind: row[4], pinning: row[5], pkey: row[6],
+                                   status: row[7], created: row[8], vms: vms[id] ?? [])
         }
     }
 

@@ -211,12 +211,7 @@ struct AgentCommand: ParsableCommand {
             try operating {
                 let state = try options.openState(try options.load())
                 let token = try controlPlaneCall {
-                    try state.writeImmediate { db in
-                        guard try name == "sm" || Operator.inventory(db).contains(where: { $0.name == name }) else {
-                            throw Problem.notFound("no host '\(name)' in the inventory (an agent is named after its host, or sm)")
-                        }
-                        return try ControlSchema.issueToken(db, for: Principal(name: name, role: .agent))
-                    }
+                    try state.writeImmediate { try ControlSchema.issueAgentToken($0, name: name) }
                 }
                 try printToken(token, json: output.json)
             }

@@ -48,18 +48,7 @@ import TestSupport
         var agentTokens: [String] = []
         var tenantToken = "", operatorToken = "", smToken = ""
         var port = 0
-        let hpccloud = Cloud.binary("hpccloud"), fakeHost = Cloud.binary("FakeHostAgent")
-
-        static func binary(_ name: String) -> String {
-            let candidates = Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-            for directory in candidates {
-                for base in [directory, directory.deletingLastPathComponent()] {
-                    let path = base.appendingPathComponent(name).path
-                    if FileManager.default.isExecutableFile(atPath: path) { return path }
-                }
-            }
-            return Fixtures.repoRoot + "/.build/debug/" + name
-        }
+        let hpccloud = Fixtures.product("hpccloud"), fakeHost = Fixtures.product("FakeHostAgent")
 
         var dir: String { fabric.dir }
         var environment: [String: String] { fabric.environment }
@@ -67,6 +56,10 @@ import TestSupport
         init() throws {
             fabric = try IBSimFabric(name: "agents", topology: AgentsFabricTests.topology, sitePartitions: AgentsFabricTests.site)
             try AgentsFabricTests.scenario.write(toFile: dir + "/cloud.yaml", atomically: true, encoding: .utf8)
+            try writeConfiguration(port: 0)
+        }
+
+        func writeConfiguration(port: Int) throws {
             let hosts = (0..<AgentsFabricTests.hosts).map { "host\($0)" }.joined(separator: ", ")
             try """
             state: state.sqlite
@@ -74,7 +67,7 @@ import TestSupport
             hardware: \(Fixtures.hardwareDirectory)
             backend: agents
             hosts: [\(hosts)]
-            listen: 127.0.0.1:0
+            listen: 127.0.0.1:\(port)
             passInterval: 1
             """.write(toFile: dir + "/controller.yaml", atomically: true, encoding: .utf8)
         }
@@ -110,16 +103,7 @@ import TestSupport
 
         /// A restarted controller listens on the same port, so the agents find it again.
         func restartController() throws {
-            let previous = port
-            try """
-            state: state.sqlite
-            scenario: cloud.yaml
-            hardware: \(Fixtures.hardwareDirectory)
-            backend: agents
-            hosts: [\((0..<AgentsFabricTests.hosts).map { "host\($0)" }.joined(separator: ", "))]
-            listen: 127.0.0.1:\(previous)
-            passInterval: 1
-            """.write(toFile: dir + "/controller.yaml", atomically: true, encoding: .utf8)
+            try writeConfiguration(port: port)
             port = 0
             try startController()
         }

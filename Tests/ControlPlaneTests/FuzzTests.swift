@@ -30,7 +30,7 @@ import TestSupport
         """.write(toFile: dir + "/cloud.yaml", atomically: true, encoding: .utf8)
         try "state: state.sqlite\nscenario: cloud.yaml\nhardware: \(Fixtures.hardwareDirectory)\nbackend: simulated\nlisten: 127.0.0.1:0\n"
             .write(toFile: dir + "/controller.yaml", atomically: true, encoding: .utf8)
-        let hpccloud = AgentsFabricTests.Cloud.binary("hpccloud")
+        let hpccloud = Fixtures.product("hpccloud")
         func token(_ arguments: [String]) throws -> String {
             let result = try CleanSpawn.run(hpccloud, arguments + ["--config", dir + "/controller.yaml"], timeout: 60, directory: dir)
             try #require(result.status == 0, "\(arguments): \(result.output)")

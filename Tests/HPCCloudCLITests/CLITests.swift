@@ -5,18 +5,7 @@ import TestSupport
 
 /// Runs the built `hpccloud` binary as a user would.
 struct Tool {
-    static let binary: String = {
-        let candidates = [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments[0])]
-            .compactMap { $0?.deletingLastPathComponent() }
-        for directory in candidates {
-            // The test bundle sits beside the products (…/debug/HPCCloudPackageTests.xctest).
-            for base in [directory, directory.deletingLastPathComponent()] {
-                let path = base.appendingPathComponent("hpccloud").path
-                if FileManager.default.isExecutableFile(atPath: path) { return path }
-            }
-        }
-        return Fixtures.repoRoot + "/.build/debug/hpccloud"
-    }()
+    static let binary = Fixtures.product("hpccloud")
 
     struct Result {
         var status: Int32

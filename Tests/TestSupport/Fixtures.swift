@@ -10,6 +10,20 @@ public enum Fixtures {
             .deletingLastPathComponent().path
     }()
 
+    /// A product the package built (`hpccloud`, `FakeHostAgent`): the test bundle sits beside the
+    /// products (…/debug/HPCCloudPackageTests.xctest), else the checkout's debug build.
+    public static func product(_ name: String) -> String {
+        let candidates = ([Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments[0])].compactMap { $0 }
+            + Bundle.allBundles.map(\.bundleURL)).map { $0.deletingLastPathComponent() }
+        for directory in candidates {
+            for base in [directory, directory.deletingLastPathComponent()] {
+                let path = base.appendingPathComponent(name).path
+                if FileManager.default.isExecutableFile(atPath: path) { return path }
+            }
+        }
+        return repoRoot + "/.build/debug/" + name
+    }
+
     public static var hardwareDirectory: String { repoRoot + "/Hardware" }
 
     public static func catalog() throws -> HardwareCatalog {
