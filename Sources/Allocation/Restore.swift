@@ -22,6 +22,15 @@ struct Holds: Equatable {
     /// Pool keys never handed out: the site's own partitions and quarantined tenant keys.
     var pkeys: Set<Int> = []
     var slots: [SlotHold] = []
+
+    /// The same holds in any order are the same state: equal holds are interchangeable
+    /// (`releaseHold` takes any one of them), and a rebuilt engine takes them in another order.
+    static func == (a: Holds, b: Holds) -> Bool {
+        func sorted(_ slots: [SlotHold]) -> [SlotHold] {
+            slots.sorted { ($0.host, $0.virtualFunction ?? -1, $0.pkeyEntry ? 1 : 0) < ($1.host, $1.virtualFunction ?? -1, $1.pkeyEntry ? 1 : 0) }
+        }
+        return a.pkeys == b.pkeys && sorted(a.slots) == sorted(b.slots)
+    }
 }
 
 /// Why a recorded placement does not fit the engine as configured now.

@@ -17,7 +17,7 @@ extension Controller {
     /// `POST /v1/agent/register`: a compute agent records its HCA (the
     /// inventory's GUIDs); the host takes VMs from then on.
     public func register(_ principal: Principal, body: Data) throws -> APIResult {
-        let hosts = try state.read(Operator.inventory)
+        let hosts = try state.read(op.hosts(in:))
         let (target, host) = try Self.target(principal, hosts: hosts)
         let registration = try API.decode(AgentRegistration.self, from: body)
         guard case .agents = mode else { throw Problem.conflict("this controller runs the simulated backend: it has no agents") }
@@ -59,7 +59,7 @@ extension Controller {
     /// `GET /v1/agent/desired?after=G&wait=S`: the caller's desired state,
     /// answered once its generation passes `after` or `wait` seconds went by.
     public func desired(_ principal: Principal, after: Int64?, wait: Double) async throws -> APIResult {
-        let hosts = try state.read(Operator.inventory)
+        let hosts = try state.read(op.hosts(in:))
         let (target, _) = try Self.target(principal, hosts: hosts)
         guard (0...60).contains(wait) else { throw Problem.badRequest("wait \(wait): expected 0 to 60 seconds") }
         let deadline = Date().addingTimeInterval(wait)
@@ -74,7 +74,7 @@ extension Controller {
 
     /// `POST /v1/agent/report`: what the agent did and found.
     public func report(_ principal: Principal, body: Data) throws -> APIResult {
-        let hosts = try state.read(Operator.inventory)
+        let hosts = try state.read(op.hosts(in:))
         let (target, host) = try Self.target(principal, hosts: hosts)
         let now = Date()
         if let host {

@@ -316,13 +316,13 @@ public final class Controller: Sendable {
     public func listClusters(_ principal: Principal, tenant filter: String?) throws -> APIResult {
         try Self.require(principal, .tenant, .operator)
         let tenant = principal.role == .tenant ? principal.name : filter
-        let (clusters, hosts) = try state.read { db in (try Operator.recordedClusters(db), try Operator.inventory(db)) }
+        let (clusters, hosts) = try state.read { db in (try Operator.recordedClusters(db), try op.hosts(in: db)) }
         let views = clusters.filter { tenant == nil || $0.tenant == tenant }.map { view($0, hosts) }
         return try APIResult(200, ClusterList(clusters: views))
     }
 
     func clusterView(_ id: Int64) throws -> ClusterView? {
-        let (cluster, hosts) = try state.read { db in (try Operator.recordedClusters(db, id: id).first, try Operator.inventory(db)) }
+        let (cluster, hosts) = try state.read { db in (try Operator.recordedClusters(db, id: id).first, try op.hosts(in: db)) }
         return cluster.map { view($0, hosts) }
     }
 
@@ -493,8 +493,8 @@ public final class Controller: Sendable {
         let counts = try state.read { db in
             try Row.fetchOne(db, sql: """
                 SELECT (SELECT COUNT(*) FROM cluster WHERE status != 'deleted') AS clusters,
-                       (SELECT COUNT(*) FROM vm JOIN cluster ON cluster.id = vm.clusterId WHERE cluster.status != 'deleted' AND vm.status = 'active') AS vms,
-                       (SELECT COUNT(*) FROM vm JOIN cluster ON cluster.id = vm.clusterId
+                       (SELECT COUNT(*) FROM cluster CROSS JOIN vm ON vm.clusterId = cluster.id WHERE cluster.status != 'deleted' AND vm.status = 'active') AS vms,
+                       (SELECT COUNT(*) FROM cluster CROSS JOIN vm ON vm.clusterId = cluster.id
                          WHERE cluster.status != 'deleted' AND vm.status != 'detached' AND vm.vf IS NOT NULL) AS vfs,
                        (SELECT COUNT(DISTINCT pkey) FROM cluster WHERE status != 'deleted' AND pkey IS NOT NULL) AS pkeys
                 """)!

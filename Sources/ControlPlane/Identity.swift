@@ -35,7 +35,15 @@ public enum BearerToken {
 
     /// What the state keeps: the token's SHA-256, in hex.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        // Hex by table: `String(format:)` per byte profiled as 4% of the controller's time (every request hashes).
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Data(token.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
 
@@ -114,7 +122,7 @@ public enum ControlSchema {
     /// The principal a token belongs to, or nil.
     public static func principal(_ db: Database, token: String) throws -> Principal? {
         guard token.hasPrefix(BearerToken.prefix), token.utf8.count < 128 else { return nil }
-        guard let row = try Row.fetchOne(db, sql: "SELECT role, name FROM principal WHERE tokenHash = ?", arguments: [BearerToken.hash(token)]),
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT role, name FROM principal WHERE tokenHash = ?"), arguments: [BearerToken.hash(token)]),
               let role = Principal.Role(rawValue: row["role"]) else { return nil }
         return Principal(name: row["name"], role: role)
     }
@@ -150,20 +158,20 @@ public enum ControlSchema {
     }
 
     public static func quota(_ db: Database, tenant: String) throws -> Quota? {
-        try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE name = ?", arguments: [tenant]).map {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT maxClusters, maxVMs, maxVFs FROM tenant WHERE name = ?"), arguments: [tenant]).map {
             Quota(clusters: $0["maxClusters"], vms: $0["maxVMs"], vfs: $0["maxVFs"])
         }
     }
 
     /// What a tenant holds now: running clusters, and their VMs that are not retiring (with a VF: `vfs`).
     public static func usage(_ db: Database, tenant: String) throws -> TenantUsage {
-        let row = try Row.fetchOne(db, sql: """
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT (SELECT COUNT(*) FROM cluster WHERE tenant = ?1 AND status = 'active') AS clusters,
                    (SELECT COUNT(*) FROM vm JOIN cluster ON cluster.id = vm.clusterId
                      WHERE cluster.tenant = ?1 AND cluster.status = 'active' AND vm.status = 'active') AS vms,
                    (SELECT COUNT(*) FROM vm JOIN cluster ON cluster.id = vm.clusterId
                      WHERE cluster.tenant = ?1 AND cluster.status = 'active' AND vm.status = 'active' AND vm.vf IS NOT NULL) AS vfs
-            """, arguments: [tenant])!
+            """), arguments: [tenant])!
         return TenantUsage(clusters: row["clusters"], vms: row["vms"], vfs: row["vfs"])
     }
 }

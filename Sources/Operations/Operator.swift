@@ -101,6 +101,8 @@ public final class Operator {
     public let hosts: [HostEntry]
     /// Who the audit trail names (`$SUDO_USER`, `$USER`, or a caller's choice).
     public var actor: String
+    /// The engine between commands (shared by every `acting(as:)` copy).
+    let cache: LoadedCache
 
     public init(state: OperatorState, catalog: HardwareCatalog, backend: Backend, subnetManager: SubnetManager,
                 actor: String = Operator.defaultActor) throws {
@@ -111,6 +113,7 @@ public final class Operator {
         self.backend = backend
         self.subnetManager = subnetManager
         self.actor = actor
+        cache = LoadedCache()
         scenario = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(yaml: yaml, file: file)
         hosts = try state.read(Self.inventory)
         guard hosts.count == scenario.cloud.hostCount else {
@@ -125,6 +128,7 @@ public final class Operator {
         subnetManager = other.subnetManager
         scenario = other.scenario
         hosts = other.hosts
+        cache = other.cache
         self.actor = actor
     }
 
@@ -140,13 +144,21 @@ public final class Operator {
     /// Columns are read by position: GRDB's lookup by name lowercases every name on every row,
     /// which profiled as the controller's largest cost (every command loads the records).
     public static func inventory(_ db: Database) throws -> [HostEntry] {
-        try Row.fetchAll(db, sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
             SELECT host, name, sysfsRoot, device, driver, port, nodeGUID, portGUID, membership, drained FROM inventory ORDER BY host
-            """).map { row in
+            """)).map { row in
             HostEntry(index: row[0], name: row[1], sysfsRoot: row[2], device: row[3], driver: row[4],
                       port: row[5], nodeGUID: UInt64(row[6] as String, radix: 16) ?? 0, portGUID: UInt64(row[7] as String, radix: 16) ?? 0,
                       membership: Membership(rawValue: row[8]) ?? .physicalPort, drained: row[9])
         }
+    }
+
+    /// How many times this operator (and its `acting(as:)` copies) built the engine from every record.
+    public var engineRebuilds: Int { cache.rebuilds }
+
+    /// The recorded hosts as `db` reads them: from the cached engine's load while the records are unchanged.
+    public func hosts(in db: Database) throws -> [HostEntry] {
+        try cache.hosts(generation: OperatorState.generation(db)) ?? Self.inventory(db)
     }
 
     // MARK: - Setting up
@@ -192,21 +204,23 @@ public final class Operator {
     // MARK: - Loading the recorded state
 
     /// The recorded clusters (not yet fully deleted) with their VMs, by id; only cluster `id` when given.
-    /// - Complexity: O(clusters + VMs), or O(log clusters + its VMs) for one id (primary keys).
+    /// - Complexity: O(live clusters + their VMs) (the `cluster_live` partial index; VMs by primary key),
+    ///   or O(log clusters + its VMs) for one id.
     public static func recordedClusters(_ db: Database, id only: Int64? = nil) throws -> [RecordedCluster] {
         var vms: [Int64: [RecordedVM]] = [:]
         let one = only == nil ? "" : " AND cluster.id = ?"
-        for row in try Row.fetchAll(db, sql: """
-            SELECT vm.clusterId, vm.seq, vm.host, vm.vf, vm.guid, vm.status FROM vm JOIN cluster ON cluster.id = vm.clusterId
-            WHERE cluster.status != 'deleted'\(one) ORDER BY vm.clusterId, vm.seq
-            """, arguments: StatementArguments(only.map { [$0] } ?? [])) {
+        // Statements compiled once per connection (compiling runs GRDB's authorizer, which profiled high).
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT vm.clusterId, vm.seq, vm.host, vm.vf, vm.guid, vm.status FROM cluster CROSS JOIN vm ON vm.clusterId = cluster.id
+            WHERE cluster.status != 'deleted'\(one) ORDER BY cluster.id, vm.seq
+            """), arguments: StatementArguments(only.map { [$0] } ?? [])) {
             // By position, as `inventory` reads.
             vms[row[0], default: []].append(RecordedVM(seq: row[1], host: row[2], vf: row[3], guid: (row[4] as String?).flatMap { UInt64($0, radix: 16) },
                                                        status: row[5]))
         }
-        return try Row.fetchAll(db, sql: """
+        return try Row.fetchAll(db.cachedStatement(sql: """
             SELECT id, tenant, vcores, memoryMiB, kind, pinning, pkey, status, created FROM cluster WHERE status != 'deleted'\(one) ORDER BY id
-            """, arguments: StatementArguments(only.map { [$0] } ?? [])).map { row in
+            """), arguments: StatementArguments(only.map { [$0] } ?? [])).map { row in
             let id: Int64 = row[0]
             return RecordedCluster(id: id, tenant: row[1], vcores: row[2], memoryMiB: row[3], kind: row[4], pinning: row[5], pkey: row[6],
                                    status: row[7], created: row[8], vms: vms[id] ?? [])
@@ -216,13 +230,37 @@ public final class Operator {
     /// The engine as the records say, and what in them no longer fits the scenario as configured now.
     public struct Loaded {
         public let engine: AllocationEngine
-        public let clusters: [RecordedCluster]
+        /// By id.
+        public internal(set) var clusters: [RecordedCluster]
         public let hosts: [HostEntry]
         /// One line per misfit (the cluster, and why) or conflict with the site's partitions.
         public let problems: [String]
+        /// The records' generation this was loaded at (`OperatorState.generation`).
+        public internal(set) var generation: Int64
+
+        /// An independent copy: the engine's state is copy-on-write, so this is O(1) until either side changes.
+        func copy() -> Loaded {
+            Loaded(engine: AllocationEngine(copying: engine), clusters: clusters, hosts: hosts, problems: problems, generation: generation)
+        }
     }
 
-    public func load(_ db: Database, site: [PartitionStatement]) throws -> Loaded {
+    /// The engine as the records in `db` say. A command (`owned`) gets the
+    /// cached engine itself when the records have not changed since it was
+    /// cached, and hands it back through `keep` when its transaction commits;
+    /// a reader gets a copy. Anything else rebuilds from the records.
+    /// - Complexity: O(1) from the cache; O(clusters + VMs + hosts) to rebuild.
+    public func load(_ db: Database, site: [PartitionStatement], owned: Bool = false) throws -> Loaded {
+        let generation = try OperatorState.generation(db)
+        if let cached = owned ? cache.take(generation: generation, site: site) : cache.copy(generation: generation, site: site) {
+            return cached
+        }
+        let loaded = try rebuild(db, site: site, generation: generation)
+        cache.countRebuild()
+        if !owned { cache.store(loaded.copy(), site: site) }
+        return loaded
+    }
+
+    func rebuild(_ db: Database, site: [PartitionStatement], generation: Int64) throws -> Loaded {
         let engine = AllocationEngine(cloud: scenario.cloud)
         let hosts = try Self.inventory(db)
         var problems: [String] = []
@@ -243,39 +281,86 @@ public final class Operator {
                                 + "which a tenant cluster holds: the subnet manager configuration is not written until this is resolved")
             }
         }
-        for cluster in clusters {
-            let active = cluster.activeVMs
-            if cluster.status == "active" {
-                let placed = active.map { PlacedVM(host: $0.host, virtualFunction: $0.vf) }
-                let found = engine.restore(id: cluster.id, shape: cluster.shape, pkey: cluster.pkey.map(PartitionKey.init), vms: placed)
-                if !found.isEmpty {
-                    problems += found.map { "cluster \(cluster.id) (\(cluster.tenant)): \($0)" }
-                }
-                if found.contains(where: \.blocksRestore) {
-                    // Keep what can be kept from anyone else: its pkey and its VF slots.
-                    if let pkey = cluster.pkey { engine.hold(pkey: pkey) }
-                    for vm in active { _ = engine.hold(SlotHold(host: vm.host, virtualFunction: vm.vf, pkeyEntry: false)) }
-                }
-            } else if let pkey = cluster.pkey {
-                engine.hold(pkey: pkey)  // quarantined until every host confirmed the detach
-            }
-            // Retiring VMs keep their VF slot; retiring and detached VMs keep the
-            // host's pkey entry while the cluster has no active VM there.
-            var entryHeld = Set(active.map(\.host))
-            for vm in cluster.vms where vm.status != "active" {
-                let entry = cluster.pkey != nil && entryHeld.insert(vm.host).inserted
-                if let problem = engine.hold(SlotHold(host: vm.host, virtualFunction: vm.status == "retiring" ? vm.vf : nil, pkeyEntry: entry)) {
-                    problems.append("cluster \(cluster.id) (\(cluster.tenant)), VM \(vm.seq) being detached: \(problem)")
-                }
+        for cluster in clusters { problems += Self.restore(cluster, into: engine) }
+        for pkey in sitePKeys where !tenantPKeys.contains(pkey) { engine.hold(pkey: pkey) }
+        return Loaded(engine: engine, clusters: clusters, hosts: hosts, problems: problems, generation: generation)
+    }
+
+    /// Puts one recorded cluster into `engine`: an active one as placed, and
+    /// what a deleting or shrunk one left on the hardware as holds (`holds(of:)`).
+    /// - Returns: one line per misfit.
+    static func restore(_ cluster: RecordedCluster, into engine: AllocationEngine) -> [String] {
+        var problems: [String] = []
+        let active = cluster.activeVMs
+        if cluster.status == "active" {
+            let placed = active.map { PlacedVM(host: $0.host, virtualFunction: $0.vf) }
+            let found = engine.restore(id: cluster.id, shape: cluster.shape, pkey: cluster.pkey.map(PartitionKey.init), vms: placed)
+            problems += found.map { "cluster \(cluster.id) (\(cluster.tenant)): \($0)" }
+            if found.contains(where: \.blocksRestore) {
+                // Keep what can be kept from anyone else: its pkey and its VF slots.
+                if let pkey = cluster.pkey { engine.hold(pkey: pkey) }
+                for vm in active { _ = engine.hold(SlotHold(host: vm.host, virtualFunction: vm.vf, pkeyEntry: false)) }
             }
         }
-        for pkey in sitePKeys where !tenantPKeys.contains(pkey) { engine.hold(pkey: pkey) }
-        return Loaded(engine: engine, clusters: clusters, hosts: hosts, problems: problems)
+        let (pkey, slots) = holds(of: cluster)
+        if let pkey { engine.hold(pkey: pkey) }  // quarantined until every host confirmed the detach
+        for (vm, slot) in slots {
+            if let problem = engine.hold(slot) { problems.append("cluster \(cluster.id) (\(cluster.tenant)), VM \(vm) being detached: \(problem)") }
+        }
+        return problems
+    }
+
+    /// What a recorded cluster holds outside the engine's clusters: a deleting
+    /// cluster's pkey; each retiring VM's VF slot; and, for retiring and
+    /// detached VMs, the host's pkey entry while the cluster has no active VM there.
+    static func holds(of cluster: RecordedCluster) -> (pkey: Int?, slots: [(vm: Int, slot: SlotHold)]) {
+        var entryHeld = Set(cluster.activeVMs.map(\.host))
+        var slots: [(Int, SlotHold)] = []
+        for vm in cluster.vms where vm.status != "active" {
+            let entry = cluster.pkey != nil && entryHeld.insert(vm.host).inserted
+            slots.append((vm.seq, SlotHold(host: vm.host, virtualFunction: vm.status == "retiring" ? vm.vf : nil, pkeyEntry: entry)))
+        }
+        return (cluster.status == "active" ? nil : cluster.pkey, slots)
+    }
+
+    /// Brings a command's engine (`load(owned: true)`) to the records as its
+    /// transaction leaves them, and caches it once that transaction commits:
+    /// the touched cluster leaves the engine (with what `before` held) and is
+    /// restored as recorded now, so the engine equals a rebuild. Nothing is
+    /// cached when the records have problems (a rebuild reports them).
+    /// - Complexity: O(the cluster's VMs · log H + log clusters).
+    func keep(_ loaded: Loaded, _ db: Database, site: [PartitionStatement], cluster id: Int64?, before: RecordedCluster?) throws {
+        guard loaded.problems.isEmpty else { return }
+        var loaded = loaded
+        if let id {
+            if let before {
+                let (pkey, slots) = Self.holds(of: before)
+                if let pkey { loaded.engine.releaseHold(pkey: pkey) }
+                for (_, slot) in slots { loaded.engine.releaseHold(slot) }
+            }
+            _ = loaded.engine.release(cluster: id)
+            let after = try Self.recordedClusters(db, id: id).first
+            if let after { guard Self.restore(after, into: loaded.engine).isEmpty else { return } }
+            var at = 0, end = loaded.clusters.count  // the first cluster with an id >= `id` (they are sorted by id)
+            while at < end {
+                let middle = (at + end) / 2
+                if loaded.clusters[middle].id < id { at = middle + 1 } else { end = middle }
+            }
+            switch (at < loaded.clusters.count && loaded.clusters[at].id == id, after) {
+            case (true, let after?): loaded.clusters[at] = after
+            case (true, nil): loaded.clusters.remove(at: at)
+            case (false, let after?): loaded.clusters.insert(after, at: at)
+            case (false, nil): break
+            }
+        }
+        loaded.generation = try OperatorState.generation(db)
+        let kept = CachedLoaded(loaded: loaded)
+        db.afterNextTransaction(onCommit: { [cache] _ in cache.store(kept.loaded, site: site) })
     }
 
     /// The site's partition statements (outside the managed block).
     public func siteStatements() throws -> [PartitionStatement] {
-        PartitionsConfig.parse(try PartitionsConfig(text: try subnetManager.read()).siteText)
+        try cache.siteStatements(try subnetManager.read())
     }
 
     /// The recorded state and the engine rebuilt from it (read only).
@@ -348,7 +433,7 @@ public final class Operator {
         let arguments = "tenant=\(spec.tenant) vms=\(spec.vms) vcores=\(spec.vcores) memGiB=\(spec.memoryGiB) kind=\(spec.kind.rawValue) "
             + "pinning=\(spec.pinning.rawValue) policy=\(spec.policy ?? scenario.policy)"
         do {
-            let loaded = try load(db, site: site)
+            let loaded = try load(db, site: site, owned: true)
             let id = (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM cluster") ?? 0) + 1
             let random = SplitMixRandom(seed: UInt64(try OperatorState.meta("randomState", in: db) ?? "") ?? scenario.seed)
             let request = ClusterRequest(id: id, arrival: 0, tenant: spec.tenant, vms: spec.vms, shape: shape, duration: 0)
@@ -357,6 +442,7 @@ public final class Operator {
             guard case .accepted(let pkey, let placed) = decision else {
                 let reason = if case .rejected(let r) = decision { r.rawValue } else { "ignored" }
                 try audit(db, "create", nil, arguments, "rejected", reason)
+                try keep(loaded, db, site: site, cluster: nil, before: nil)
                 return Outcome(clusterID: nil, outcome: "rejected", reason: reason, pkey: nil, vms: [], problems: loaded.problems)
             }
             try db.execute(sql: """
@@ -364,6 +450,7 @@ public final class Operator {
                 """, arguments: [id, spec.tenant, spec.vcores, shape.memoryMiB, spec.kind.rawValue, spec.pinning.rawValue, pkey?.value, Self.now()])
             let vms = try recordVMs(db, cluster: id, from: 0, placed)
             try audit(db, "create", id, arguments, "accepted", pkey.map { "pkey \($0)" })
+            try keep(loaded, db, site: site, cluster: id, before: nil)
             return Outcome(clusterID: id, outcome: "accepted", reason: nil, pkey: pkey?.value, vms: vms, problems: loaded.problems)
         }
     }
@@ -381,8 +468,8 @@ public final class Operator {
                 serial += 1
             }
             let row = RecordedVM(seq: seq + i, host: vm.host, vf: vm.virtualFunction, guid: guid, status: "active")
-            try db.execute(sql: "INSERT INTO vm (clusterId, seq, host, vf, guid, status) VALUES (?, ?, ?, ?, ?, 'active')",
-                           arguments: [cluster, row.seq, row.host, row.vf, guid.map { String($0, radix: 16) }])
+            try db.cachedStatement(sql: "INSERT INTO vm (clusterId, seq, host, vf, guid, status) VALUES (?, ?, ?, ?, ?, 'active')")
+                .execute(arguments: [cluster, row.seq, row.host, row.vf, guid.map { String($0, radix: 16) }])
             vms.append(row)
         }
         try OperatorState.setMeta(["nextGUIDSerial": "\(serial)"], in: db)
@@ -390,8 +477,8 @@ public final class Operator {
     }
 
     func audit(_ db: Database, _ action: String, _ cluster: Int64?, _ arguments: String, _ outcome: String, _ detail: String?) throws {
-        try db.execute(sql: "INSERT INTO operation (time, actor, action, clusterId, arguments, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [Self.now(), actor, action, cluster, arguments, outcome, detail])
+        try db.cachedStatement(sql: "INSERT INTO operation (time, actor, action, clusterId, arguments, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [Self.now(), actor, action, cluster, arguments, outcome, detail])
     }
 
     static func now() -> String { Date().formatted(.iso8601) }
@@ -407,11 +494,17 @@ public final class Operator {
     public func resize(id: Int64, by delta: Int, policy: String?, in db: Database, site: [PartitionStatement]) throws -> Outcome {
         guard delta != 0 else { throw OperatorError("--by: expected a non-zero number of VMs (+K grows, -K shrinks)") }
         guard delta.magnitude <= UInt(Int32.max) else { throw OperatorError("--by \(delta): out of range") }
+        let loaded = try load(db, site: site, owned: true)
+        let before = try Self.recordedClusters(db, id: id).first
+        let outcome = try resize(before, id: id, by: delta, policy: policy, in: db, loaded)
+        try keep(loaded, db, site: site, cluster: before.map(\.id), before: before)
+        return outcome
+    }
+
+    func resize(_ recorded: RecordedCluster?, id: Int64, by delta: Int, policy: String?, in db: Database, _ loaded: Loaded) throws -> Outcome {
         let arguments = "by=\(delta)" + (policy.map { " policy=\($0)" } ?? "")
         do {
-            let loaded = try load(db, site: site)
-            guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active",
-                  loaded.engine.cluster(id) != nil else {
+            guard let cluster = recorded, cluster.status == "active", loaded.engine.cluster(id) != nil else {
                 try audit(db, "resize", id, arguments, "ignored", "no such running cluster")
                 return Outcome(clusterID: id, outcome: "ignored", reason: "no such running cluster", pkey: nil, vms: [], problems: loaded.problems)
             }
@@ -469,9 +562,16 @@ public final class Operator {
 
     /// `delete` inside the caller's `BEGIN IMMEDIATE` transaction.
     public func delete(id: Int64, in db: Database, site: [PartitionStatement]) throws -> Outcome {
+        let loaded = try load(db, site: site, owned: true)
+        let before = try Self.recordedClusters(db, id: id).first
+        let outcome = try delete(before, id: id, in: db, loaded)
+        try keep(loaded, db, site: site, cluster: before.map(\.id), before: before)
+        return outcome
+    }
+
+    func delete(_ recorded: RecordedCluster?, id: Int64, in db: Database, _ loaded: Loaded) throws -> Outcome {
         do {
-            let loaded = try load(db, site: site)
-            guard let cluster = loaded.clusters.first(where: { $0.id == id }), cluster.status == "active" else {
+            guard let cluster = recorded, cluster.status == "active" else {
                 try audit(db, "delete", id, "", "ignored", "no such running cluster")
                 return Outcome(clusterID: id, outcome: "ignored", reason: "no such running cluster", pkey: nil, vms: [], problems: loaded.problems)
             }

@@ -115,7 +115,32 @@ public final class OperatorState: @unchecked Sendable {
                 t.primaryKey(["host", "key"])
             }
         }
+        // A command reuses the engine it built for the previous one while these
+        // records are unchanged: triggers count every change, whoever makes it
+        // (the controller, an operator's CLI on the same file, a migration).
+        migrator.registerMigration("v3-records-generation") { db in
+            try db.execute(sql: """
+                CREATE TABLE recordsGeneration (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+                INSERT INTO recordsGeneration (id, value) VALUES (1, 0);
+                """)
+            for table in ["cluster", "vm", "inventory"] {
+                for event in ["INSERT", "UPDATE", "DELETE"] {
+                    try db.execute(sql: """
+                        CREATE TRIGGER \(table)_\(event.lowercased())_generation AFTER \(event) ON \(table)
+                        BEGIN UPDATE recordsGeneration SET value = value + 1; END
+                        """)
+                }
+            }
+            // Live clusters without scanning every cluster ever deleted; a tenant's usage without scanning all.
+            try db.execute(sql: "CREATE INDEX cluster_live ON cluster(id) WHERE status != 'deleted'")
+            try db.execute(sql: "CREATE INDEX cluster_tenant ON cluster(tenant, status)")
+        }
         return migrator
+    }
+
+    /// How many changes the clusters, VMs and inventory have seen (counted by triggers).
+    public static func generation(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM recordsGeneration WHERE id = 1")) ?? 0
     }
 
     /// Reads in one snapshot; SQLite errors become one-line operator errors.
@@ -146,13 +171,13 @@ public final class OperatorState: @unchecked Sendable {
     }
 
     public static func meta(_ key: String, in db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key])
     }
 
     public static func setMeta(_ values: [String: String], in db: Database) throws {
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [key, value])
+            try db.cachedStatement(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .execute(arguments: [key, value])
         }
     }
 

@@ -339,7 +339,7 @@ extension Operator {
             for (cluster, seq) in gone { try db.execute(sql: "DELETE FROM vm WHERE clusterId = ? AND seq = ?", arguments: [cluster, seq]) }
             guard configWritten else { return }
             let ended = try Int64.fetchAll(db, sql: """
-                SELECT id FROM cluster WHERE status = 'deleting' AND NOT EXISTS (SELECT 1 FROM vm WHERE vm.clusterId = cluster.id)
+                SELECT id FROM cluster WHERE status != 'deleted' AND status = 'deleting' AND NOT EXISTS (SELECT 1 FROM vm WHERE vm.clusterId = cluster.id)
                 """)
             for id in ended {
                 try db.execute(sql: "UPDATE cluster SET status = 'deleted' WHERE id = ?", arguments: [id])

@@ -259,3 +259,66 @@ final class Mutex<Value>: @unchecked Sendable {
         return body(&value)
     }
 }
+
+@Suite struct LoadedCacheTests {
+    /// The engine a command reuses is, after every kind of command and pass,
+    /// the engine a fresh operator rebuilds from the records alone.
+    @Test func theCachedEngineIsTheEngineTheRecordsRebuild() throws {
+        let lab = try Rehearsal(scenario: """
+            seed: 3
+            hosts:
+              - { count: 6, cores: 16, memoryGiB: 64, hca: connectx-3, vfs: 6, pkeyTable: 8 }
+              - { count: 2, cores: 16, memoryGiB: 64, hca: connectx-6, vfs: 6 }
+            """)
+        let op = try lab.op()
+        let random = SplitMixRandom(seed: 11)
+        func pick(_ n: Int) -> Int { random.uniformInt(below: n) }
+        var steps: [String] = []
+        for step in 0..<160 {
+            let rebuilds = op.engineRebuilds
+            let live = try op.snapshot().clusters.filter { $0.status == "active" }
+            switch pick(10) {
+            case 0...3:
+                let kind: VMKind = pick(4) == 0 ? .common : .hpc
+                _ = try op.create(ClusterSpec(tenant: "t\(pick(3))", vms: 1 + pick(4), vcores: 1 + pick(4), memoryGiB: 1, kind: kind, pinning: .fixed))
+                steps.append("create")
+            case 4, 5 where !live.isEmpty:
+                let cluster = live[pick(live.count)]
+                _ = try op.resize(id: cluster.id, by: pick(2) == 0 ? 1 + pick(2) : -(1 + pick(2)), policy: nil)
+                steps.append("resize \(cluster.id)")
+            case 6, 7 where !live.isEmpty:
+                _ = try op.delete(id: live[pick(live.count)].id)
+                steps.append("delete")
+            case 8:
+                if pick(3) == 0 { _ = try op.setDrained(host: "sim\(pick(8))", pick(2) == 0) }
+                _ = try op.apply(wait: 0)
+                steps.append("apply")
+            default:
+                _ = try op.delete(id: Int64(1 + pick(200)))  // often no such cluster
+                steps.append("delete any")
+            }
+            let cached = try op.snapshot()
+            if step > 0 && steps.last != "apply" {
+                // Only a pass changes records behind the cache's back: a command and the snapshots around it build nothing.
+                #expect(op.engineRebuilds == rebuilds, "step \(step): \(steps.last!) rebuilt the engine")
+            }
+            let rebuilt = try lab.op().snapshot()
+            #expect(cached.engine.state == rebuilt.engine.state, "step \(step) after \(steps.suffix(3))")
+            #expect(cached.clusters == rebuilt.clusters && cached.hosts == rebuilt.hosts, "step \(step)")
+            #expect(cached.engine.invariantViolations().isEmpty)
+        }
+    }
+
+    @Test func anotherProcessesChangeIsNeverMissed() throws {
+        let lab = try Rehearsal()
+        let mine = try lab.op()
+        let theirs = try lab.op(try OperatorState(path: lab.state.path))  // another connection, as another process
+        let a = try mine.create(lab.spec("alice", vms: 1))
+        let b = try theirs.create(lab.spec("bob", vms: 1))
+        let c = try mine.create(lab.spec("carol", vms: 1))
+        #expect(Set([a.pkey, b.pkey, c.pkey]).count == 3)
+        #expect(Set([a, b, c].flatMap(\.vms).map { "\($0.host)/\($0.vf!)" }).count == 3, "no VF twice")
+        _ = try theirs.setDrained(host: "sim0", true)
+        #expect(try mine.create(lab.spec("dave", vms: 1)).vms.map(\.host) != [0], "the drain from the other connection is seen")
+    }
+}
