@@ -39,7 +39,14 @@ public struct YAMLValue {
         }
     }
 
-    public func string() throws -> String { try scalarText(expecting: "a string") }
+    /// Text that reaches terminals, reports and partitions.conf comments: printable, lines and tabs allowed.
+    public func string() throws -> String {
+        let text = try scalarText(expecting: "a string")
+        if let bad = text.unicodeScalars.first(where: { $0 != "\n" && InputError.isControl($0) }) {
+            throw error("expected printable text, found the control character U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
+        return text
+    }
 
     /// `true` or `false`.
     public func bool() throws -> Bool {

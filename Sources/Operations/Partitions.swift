@@ -1,3 +1,4 @@
+import CloudModel
 import Foundation
 
 /// GUIDs as the kernel, OpenSM and iproute2 print them.
@@ -172,31 +173,9 @@ public struct PartitionsConfig: Equatable, Sendable {
 
 /// Files the operator writes whole: never half-written, even on a crash.
 public enum AtomicFile {
-    /// Writes atomically: a temp file in the same directory, fsync, rename, fsync of the directory.
+    /// Writes atomically (`DurableFile`), as an operator error naming the file.
     public static func write(_ text: String, to path: String) throws {
-        let temp = path + ".tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw OperatorError("cannot create \(temp): \(String(cString: strerror(errno)))", kind: .environment) }
-        let bytes = Array(text.utf8)
-        let written = bytes.isEmpty ? 0 : Foundation.write(fd, bytes, bytes.count)
-        let synced = fsync(fd)
-        let code = errno
-        close(fd)
-        guard written == bytes.count, synced == 0 else {
-            unlink(temp)
-            throw OperatorError("cannot write \(temp): \(String(cString: strerror(code)))", kind: .environment)
-        }
-        guard rename(temp, path) == 0 else {
-            let code = errno
-            unlink(temp)
-            throw OperatorError("cannot rename \(temp) to \(path): \(String(cString: strerror(code)))", kind: .environment)
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
-        }
+        do { try DurableFile.write(text, to: path) } catch { throw OperatorError(error.description, kind: .environment) }
     }
 }
 

@@ -18,7 +18,7 @@ public struct Report {
         }
         let key = table == "run" ? "id" : "runId"
         let filter = runID.map { _ in " WHERE \(key) = ?" } ?? ""
-        return try database.queue.read { db in
+        return try database.reading { db in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table)\(filter) ORDER BY rowid", arguments: StatementArguments(runID.map { [$0] } ?? []))
             let columns = try db.columns(in: table).map(\.name)
             var lines = [columns.joined(separator: ",")]
@@ -29,9 +29,13 @@ public struct Report {
         }
     }
 
+    /// RFC 4180 quoting; a text that a spreadsheet would run as a formula (it starts with
+    /// = + - @, a tab or a carriage return: OWASP's "CSV injection") is prefixed with a quote.
     static func csvField(_ value: DatabaseValue) -> String {
-        let text = value.plainText
-        guard case .string = value.storage, text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        guard case .string = value.storage else { return value.plainText }
+        var text = value.plainText
+        if let first = text.first, "=+-@\t\r".contains(first) { text = "'" + text }
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
@@ -50,13 +54,16 @@ public struct Report {
     }
 
     public func runs() throws -> [RunInfo] {
-        try database.queue.read { db in
+        // Decoded with `try`: a tampered value is a clear error, not a trap (GRDB's subscripts trap).
+        try database.reading { db in
             try Row.fetchAll(db, sql: "SELECT id, scenario, policy, seed, status, hosts, admission FROM run ORDER BY id").map { row in
-                let id: Int64 = row["id"]
+                let id: Int64 = try row.decode(forColumn: "id")
                 let metrics = try Row.fetchAll(db, sql: "SELECT name, value FROM metric WHERE runId = ?", arguments: [id])
-                return RunInfo(id: id, scenario: row["scenario"], policy: row["policy"], seed: row["seed"], status: row["status"],
-                               hosts: row["hosts"], admission: row["admission"],
-                               metrics: Dictionary(metrics.map { ($0["name"] as String, $0["value"] as Double) }, uniquingKeysWith: { a, _ in a }))
+                return RunInfo(id: id, scenario: try row.decode(forColumn: "scenario"), policy: try row.decode(forColumn: "policy"),
+                               seed: try row.decode(forColumn: "seed"), status: try row.decode(forColumn: "status"),
+                               hosts: try row.decode(forColumn: "hosts"), admission: try row.decode(forColumn: "admission"),
+                               metrics: Dictionary(try metrics.map { (try $0.decode(String.self, forColumn: "name"), try $0.decode(Double.self, forColumn: "value")) },
+                                                   uniquingKeysWith: { a, _ in a }))
             }
         }
     }
@@ -178,10 +185,11 @@ public struct Report {
         func number(_ x: Double?, _ format: String = "%.0f") -> String { x.map { String(format: format, $0) } ?? "" }
         var html = "<h2>Headline</h2>\n<table>\n<tr><th></th>" + runs.map { "<th>run \($0.id)</th>" }.joined() + "</tr>\n"
         html += row("scenario") { SVGChart.escape($0.scenario) }
-        html += row("policy") { $0.policy }
+        // Every text from the database is escaped: a results file is input like any other.
+        html += row("policy") { SVGChart.escape($0.policy) }
         html += row("seed") { "\($0.seed)" }
-        html += row("admission") { $0.admission }
-        html += row("status") { $0.status == "complete" ? "complete" : "<span class=\"incomplete\">\($0.status): incomplete</span>" }
+        html += row("admission") { SVGChart.escape($0.admission) }
+        html += row("status") { $0.status == "complete" ? "complete" : "<span class=\"incomplete\">\(SVGChart.escape($0.status)): incomplete</span>" }
         html += row("hosts") { "\($0.hosts)" }
         html += row("requests") { number($0.metrics["requests"]) }
         html += row("accepted") { percent($0.metrics["acceptanceRatio"]) }
@@ -208,9 +216,9 @@ public struct Report {
     }
 
     private func samples(_ runID: Int64, column: String) throws -> [(time: Double, value: Double)] {
-        try database.queue.read { db in
+        try database.reading { db in
             try Row.fetchAll(db, sql: "SELECT time, \(column) AS value FROM sample WHERE runId = ? ORDER BY time, rowid", arguments: [runID])
-                .map { (time: $0["time"], value: Double($0["value"] as Int64)) }
+                .map { (time: try $0.decode(Double.self, forColumn: "time"), value: Double(try $0.decode(Int64.self, forColumn: "value"))) }
         }
     }
 
@@ -218,12 +226,12 @@ public struct Report {
     private func rejections(_ run: RunInfo) throws -> String {
         let start = run.metrics["windowStart"] ?? 0, end = max(run.metrics["windowEnd"] ?? 1, start + 1)
         let slices = 24
-        let rows = try database.queue.read { db in
+        let rows = try database.reading { db in
             try Row.fetchAll(db, sql: "SELECT decidedAt, reason FROM request WHERE runId = ? AND outcome = 'rejected'", arguments: [run.id])
+                .map { (time: try $0.decode(Double.self, forColumn: "decidedAt"), reason: try $0.decode(String.self, forColumn: "reason")) }
         }
         var counts: [String: [Double]] = [:]
-        for row in rows {
-            let time: Double = row["decidedAt"], reason: String = row["reason"]
+        for (time, reason) in rows {
             let slice = min(slices - 1, max(0, Int((time - start) / (end - start) * Double(slices))))
             counts[reason, default: Array(repeating: 0, count: slices)][slice] += 1
         }
@@ -239,7 +247,7 @@ public struct Report {
     private func distribution(_ runs: [RunInfo], title: String, xLabel: String, sql: String) throws -> String {
         var perRun: [[Int: Int]] = []
         for run in runs {
-            let values = try database.queue.read { db in try Int.fetchAll(db, sql: sql, arguments: [run.id]) }
+            let values = try database.reading { db in try Int.fetchAll(db, sql: sql, arguments: [run.id]) }
             perRun.append(Dictionary(values.map { ($0, 1) }, uniquingKeysWith: +))
         }
         let values = Set(perRun.flatMap(\.keys)).sorted()

@@ -15,22 +15,78 @@ public enum ToolVersion {
 /// - `resize`: per resize event;
 /// - `sample`: utilization over time (physical cores, VFs, pkey entries, LIDs, clusters, queue);
 /// - `metric`: the summary's numbers by name;
-/// - `sweepRun`, `sweepSetting`: a sweep run's point, replication and varied keys.
+/// - `sweepRun`, `sweepSetting`: a sweep run's point, replication and varied keys;
+/// - `sweepPlan`: each sweep's whole plan (its varied values, replications and horizon).
 /// Times are seconds (REAL).
 public final class ResultsDatabase {
     public let path: String
     public let queue: DatabaseQueue
 
-    public static let tables = ["run", "request", "resize", "sample", "metric", "sweepRun", "sweepSetting"]
+    public static let tables = ["run", "request", "resize", "sample", "metric", "sweepRun", "sweepSetting", "sweepPlan"]
 
-    /// Opens (creating if needed) and migrates.
-    public init(path: String) throws {
+    /// `PRAGMA application_id` of HPCCloud results databases: "HPCC" (sqlite.org/fileformat.html#application_id).
+    public static let applicationID: Int32 = 0x4850_4343
+    /// `PRAGMA user_version`: the schema's version (one per migration), for tools that read the file.
+    public static let schemaVersion = 3
+
+    /// Opens (creating if needed) and migrates. Refuses, without changing it,
+    /// a file that is not an HPCCloud results database (another SQLite
+    /// database, such as the operator's state, or not SQLite at all), and one
+    /// written by a newer hpccloud.
+    /// - Parameter busyTimeout: how long a write waits for a reader's lock (`hpccloud report` beside a run).
+    public init(path: String, busyTimeout: TimeInterval = 60) throws {
         self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
         do {
-            queue = try DatabaseQueue(path: path)
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try Self.checkIdentity(db, path: path)
+                    return .commit
+                }
+            }
             try Self.migrator.migrate(queue)
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)") }
         } catch let error as DatabaseError {
             throw InputError(file: path, message: "not a results database (\(error.message ?? "\(error.resultCode)"))")
+        }
+    }
+
+    static func checkIdentity(_ db: Database, path: String) throws {
+        let application = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        if application == applicationID {
+            let known = Set(migrator.migrations)
+            let applied = try db.tableExists("grdb_migrations") ? try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") : []
+            if let newer = applied.first(where: { !known.contains($0) }) {
+                throw InputError(file: path, message: "written by a newer hpccloud (schema '\(newer)'): use that version or a new file")
+            }
+            return
+        }
+        // Files of hpccloud before 0.6 carry no application id: known by their tables.
+        var legacy = false
+        if application == 0 && tables.contains("run") && tables.contains("grdb_migrations") {
+            legacy = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").contains("v1-runs-requests-samples")
+        }
+        guard application == 0 && (tables.isEmpty || legacy) else {
+            let what = application != 0 ? "application id 0x\(String(UInt32(bitPattern: application), radix: 16))"
+                : "tables " + tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", ..." : "")
+            throw InputError(file: path, message: "not an HPCCloud results database (\(what)); it is left as it is: give a new file")
+        }
+        try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+    }
+
+    /// A damaged database (a value of the wrong type, a missing table) as one line naming the file.
+    public func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.read(body)
+        } catch let error as InputError {
+            throw error
+        } catch let error as DatabaseError {
+            throw InputError(file: path, message: "damaged results database: \(error.message ?? "\(error.resultCode)")")
+        } catch {
+            throw InputError(file: path, message: "damaged results database: \(String(describing: error).prefix(200))")
         }
     }
 
@@ -110,11 +166,19 @@ public final class ResultsDatabase {
                 t.column("value", .text).notNull()
             }
         }
+        // A sweep's whole plan (every --vary value, replications, horizon): a resumed or
+        // merged sweep must be the same sweep, not only agree on the runs stored so far.
+        migrator.registerMigration("v3-sweep-plans") { db in
+            try db.create(table: "sweepPlan") { t in
+                t.primaryKey("sweep", .text)
+                t.column("plan", .text).notNull()
+            }
+        }
         return migrator
     }
 
     /// The run ids, ascending.
     public func runIDs() throws -> [Int64] {
-        try queue.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM run ORDER BY id") }
+        try reading { db in try Int64.fetchAll(db, sql: "SELECT id FROM run ORDER BY id") }
     }
 }

@@ -21,7 +21,10 @@ public final class RunRecorder {
     private let sampleStep: Nanoseconds
     private var nextSample: Nanoseconds = .min
     private var lastUsage: (time: Nanoseconds, usage: Usage, queued: Int)?
-    static let batchSize = 20_000
+    /// Buffered rows at which the next commit is tried.
+    private var flushAt: Int
+    /// Rows per committed batch.
+    let batchSize: Int
 
     struct RequestRow {
         var request: ClusterRequest
@@ -39,8 +42,11 @@ public final class RunRecorder {
     /// - Parameters:
     ///   - scenarioYAML: the scenario as given (file contents or the embedded text).
     ///   - samples: about how many utilization samples to keep over the arrivals' span.
-    public init(database: ResultsDatabase, run: Run, scenarioYAML: String, samples: Int = 1000) throws {
+    ///   - batchSize: rows per committed batch.
+    public init(database: ResultsDatabase, run: Run, scenarioYAML: String, samples: Int = 1000, batchSize: Int = 20_000) throws {
         self.database = database
+        self.batchSize = max(1, batchSize)
+        flushAt = self.batchSize
         requests = Dictionary(run.workload.requests.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let arrivals = run.workload.requests.map(\.arrival)
         sampleStep = max(1_000_000_000, ((arrivals.max() ?? 0) - (arrivals.min() ?? 0)) / Nanoseconds(max(samples, 1)))
@@ -110,16 +116,34 @@ public final class RunRecorder {
         flushIfFull()
     }
 
+    /// A batch that cannot be committed now (a lock held past the busy timeout, a full
+    /// disk) stays buffered and is tried again one batch later; `finish` fails the run
+    /// if it still cannot. Rows leave the buffers only once committed.
     private func flushIfFull() {
-        if finished.count + resizes.count + samples.count >= Self.batchSize { try? flush() }
+        let buffered = finished.count + resizes.count + samples.count
+        guard buffered >= flushAt else { return }
+        do {
+            try flush()
+        } catch {
+            flushAt = buffered + batchSize
+        }
     }
 
-    /// Commits what is buffered in one transaction.
+    /// Commits what is buffered in one transaction; the buffers are emptied once it committed.
     public func flush() throws {
-        let requestRows = finished, resizeRows = resizes, sampleRows = samples
+        do {
+            try commit()
+        } catch let error as DatabaseError {
+            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
+        }
         finished.removeAll(keepingCapacity: true)
         resizes.removeAll(keepingCapacity: true)
         samples.removeAll(keepingCapacity: true)
+        flushAt = batchSize
+    }
+
+    private func commit() throws {
+        let requestRows = finished, resizeRows = resizes, sampleRows = samples
         try database.queue.write { db in
             let insertRequest = try db.makeStatement(sql: """
                 INSERT INTO request (runId, id, arrival, tenant, vms, vcores, kind, pinning, outcome, reason, decidedAt,
@@ -152,13 +176,17 @@ public final class RunRecorder {
         open.removeAll()
         try flush()
         let metrics = Self.metrics(summary)
-        try database.queue.write { db in
-            for (name, value) in metrics {
-                try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
+        do {
+            try database.queue.write { db in
+                for (name, value) in metrics {
+                    try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
+                }
+                try db.execute(sql: "UPDATE run SET status = ?, finishedAt = ?, summary = ? WHERE id = ?",
+                               arguments: [summary.interrupted ? "interrupted" : "complete", Self.timestamp(),
+                                           summary.formatted(title: title), runID])
             }
-            try db.execute(sql: "UPDATE run SET status = ?, finishedAt = ?, summary = ? WHERE id = ?",
-                           arguments: [summary.interrupted ? "interrupted" : "complete", Self.timestamp(),
-                                       summary.formatted(title: title), runID])
+        } catch let error as DatabaseError {
+            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
         }
     }
 

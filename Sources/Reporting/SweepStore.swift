@@ -13,6 +13,14 @@ public struct SweepStore {
 
     /// Stores finished runs in one transaction, in the order given.
     public func record(_ results: [SweepRunResult], plan: SweepPlan, sweep: String, yaml: String) throws {
+        do {
+            try write(results, plan: plan, sweep: sweep, yaml: yaml)
+        } catch let error as DatabaseError {
+            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
+        }
+    }
+
+    private func write(_ results: [SweepRunResult], plan: SweepPlan, sweep: String, yaml: String) throws {
         try database.queue.write { db in
             for result in results {
                 let settings = plan.points[result.point].settings
@@ -43,6 +51,42 @@ public struct SweepStore {
         }
     }
 
+    /// Records `sweep`'s plan, or checks it against the one recorded: one name, one sweep.
+    public func claim(sweep: String, plan: String) throws {
+        try database.queue.write { db in try Self.claim(db, sweep: sweep, plan: plan, file: database.path) }
+    }
+
+    static func claim(_ db: Database, sweep: String, plan: String, file: String) throws {
+        if let recorded = try String.fetchOne(db, sql: "SELECT plan FROM sweepPlan WHERE sweep = ?", arguments: [sweep]) {
+            guard recorded == plan else {
+                throw InputError(file: file, message: "sweep '\(sweep)' was run with \(recorded), not \(plan): give the same values, or another --db")
+            }
+        } else {
+            try db.execute(sql: "INSERT INTO sweepPlan (sweep, plan) VALUES (?, ?)", arguments: [sweep, plan])
+        }
+    }
+
+    /// Whether stored runs of `sweep` can be continued by `plan` from `yaml`: the
+    /// same scenario text and, at every stored point, the same settings.
+    /// - Returns: the (point, replication) pairs already stored.
+    public func resumable(sweep: String, plan: SweepPlan, yaml: String) throws -> Set<[Int]> {
+        var done = Set<[Int]>()
+        for run in try runs(sweep: sweep) {
+            guard run.run["scenarioYAML"] == yaml else {
+                throw InputError(file: database.path, message: "its runs of sweep '\(sweep)' were made from another scenario text: "
+                                 + "--resume needs the same scenario file, unchanged")
+            }
+            let expected = run.point < plan.points.count
+                ? Dictionary(plan.points[run.point].settings.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }) : nil
+            guard expected == run.settings else {
+                throw InputError(file: database.path, message: "its run at point \(run.point) of sweep '\(sweep)' has settings \(run.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
+                                 + "not this sweep's: --resume needs the same --vary values")
+            }
+            done.insert([run.point, run.replication])
+        }
+        return done
+    }
+
     /// One stored sweep run, as read back.
     public struct StoredRun: Equatable, Sendable {
         public var sweep: String
@@ -60,22 +104,25 @@ public struct SweepStore {
     }
 
     private func allRuns() throws -> [StoredRun] {
-        try database.queue.read { db in
+        try database.reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT run.*, sweepRun.sweep, sweepRun.point, sweepRun.replication FROM run
                 JOIN sweepRun ON sweepRun.runId = run.id ORDER BY run.id
                 """).map { row in
-                let id: Int64 = row["id"]
+                let id: Int64 = try row.decode(forColumn: "id")
                 var fields: [String: String] = [:]
                 for column in ["scenario", "scenarioFile", "scenarioYAML", "seed", "policy", "admission", "hosts", "toolVersion", "status", "summary"] {
                     fields[column] = (row[column] as DatabaseValue).plainText
                 }
                 let settings = try Row.fetchAll(db, sql: "SELECT key, value FROM sweepSetting WHERE runId = ?", arguments: [id])
                 let metrics = try Row.fetchAll(db, sql: "SELECT name, value FROM metric WHERE runId = ?", arguments: [id])
-                return StoredRun(sweep: row["sweep"], point: row["point"], replication: row["replication"],
-                                 settings: Dictionary(settings.map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a }),
+                return StoredRun(sweep: try row.decode(forColumn: "sweep"), point: try row.decode(forColumn: "point"),
+                                 replication: try row.decode(forColumn: "replication"),
+                                 settings: Dictionary(try settings.map { (try $0.decode(String.self, forColumn: "key"), try $0.decode(String.self, forColumn: "value")) },
+                                                      uniquingKeysWith: { a, _ in a }),
                                  run: fields,
-                                 metrics: Dictionary(metrics.map { ($0["name"] as String, $0["value"] as Double) }, uniquingKeysWith: { a, _ in a }))
+                                 metrics: Dictionary(try metrics.map { (try $0.decode(String.self, forColumn: "name"), try $0.decode(Double.self, forColumn: "value")) },
+                                                     uniquingKeysWith: { a, _ in a }))
             }
         }
     }
@@ -95,8 +142,17 @@ public struct SweepStore {
             throw InputError(file: inputs.joined(separator: " "), message: "run \(duplicate.key) appears \(duplicate.value.count) times (a shard merged twice?)")
         }
         all.sort { ($0.0.sweep, $0.0.point, $0.0.replication) < ($1.0.sweep, $1.0.point, $1.0.replication) }
+        var plans: [(String, String)] = []
+        for input in inputs {
+            plans += try ResultsDatabase(path: input).reading { db in
+                try Row.fetchAll(db, sql: "SELECT sweep, plan FROM sweepPlan ORDER BY sweep").map {
+                    (try $0.decode(String.self, forColumn: "sweep"), try $0.decode(String.self, forColumn: "plan"))
+                }
+            }
+        }
         let target = SweepStore(database: try ResultsDatabase(path: output))
         try target.database.queue.write { db in
+            for (sweep, plan) in plans { try claim(db, sweep: sweep, plan: plan, file: output) }
             for (run, _) in all {
                 let f = run.run
                 try target.insert(db, sweep: run.sweep, point: run.point, replication: run.replication,

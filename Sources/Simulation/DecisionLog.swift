@@ -52,29 +52,35 @@ public struct DecisionRow: Equatable, Sendable {
     }
 }
 
-/// Writes the decision log to a file (atomically: a temp file renamed on `finish`)
-/// or to standard output, buffered.
+/// Writes the decision log to a file (atomically: a temp file fsynced and
+/// renamed over the old one on `finish`) or to standard output, buffered.
+/// A failed write (a full disk, a closed pipe) stops the writing and is
+/// thrown by `finish`: a log is never reported written when it is not.
 public final class DecisionLogWriter {
-    private let handle: FileHandle
+    private let fd: Int32
     private let finalPath: String?
     private let tempPath: String?
+    /// What `write` errors name: the file, or standard output.
+    private let name: String
     private var buffer: [UInt8] = []
+    private var failure: WriteError?
+    private var closed = false
 
     /// - Parameter path: a file path, or `-` for standard output.
     public init(path: String) throws {
         if path == "-" {
-            handle = FileHandle.standardOutput
+            fd = STDOUT_FILENO
             finalPath = nil
             tempPath = nil
+            name = "standard output"
         } else {
-            let temp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-            guard FileManager.default.createFile(atPath: temp, contents: nil),
-                  let opened = FileHandle(forWritingAtPath: temp) else {
-                throw InputError(file: path, message: "cannot create the decision log (check the directory exists and is writable)")
-            }
-            handle = opened
+            let temp = path + ".tmp-\(getpid())"
+            let opened = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard opened >= 0 else { throw WriteError(path: path, errno: errno) }
+            fd = opened
             finalPath = path
             tempPath = temp
+            name = path
         }
         buffer.reserveCapacity(1 << 16)
         append(DecisionRow.header)
@@ -86,21 +92,35 @@ public final class DecisionLogWriter {
         if buffer.count >= 1 << 16 { flush() }
     }
 
-    /// Flushes, syncs and moves the file into place.
+    /// Flushes, syncs and moves the file into place; throws the first failed write.
     public func finish() throws {
         flush()
+        if let failure {
+            abandon()
+            throw failure
+        }
         guard let finalPath, let tempPath else { return }
-        try handle.synchronize()
-        try handle.close()
-        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
-        try FileManager.default.moveItem(atPath: tempPath, toPath: finalPath)
+        guard fsync(fd) == 0 else {
+            let failure = WriteError(path: finalPath, errno: errno)
+            abandon()
+            throw failure
+        }
+        close(fd)
+        closed = true
+        guard rename(tempPath, finalPath) == 0 else {
+            let code = errno
+            unlink(tempPath)
+            throw WriteError(path: finalPath, errno: code)
+        }
+        DurableFile.syncDirectory(of: finalPath)
     }
 
     /// Removes the temp file of an unfinished log.
     public func abandon() {
-        guard let tempPath else { return }
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: tempPath)
+        guard let tempPath, !closed else { return }
+        closed = true
+        close(fd)
+        unlink(tempPath)
     }
 
     private func append(_ line: String) {
@@ -109,8 +129,8 @@ public final class DecisionLogWriter {
     }
 
     private func flush() {
-        guard !buffer.isEmpty else { return }
-        handle.write(Data(buffer))
-        buffer.removeAll(keepingCapacity: true)
+        defer { buffer.removeAll(keepingCapacity: true) }
+        guard failure == nil, !buffer.isEmpty else { return }
+        do { try DurableFile.writeAll(fd, buffer, path: name) } catch { failure = error }
     }
 }

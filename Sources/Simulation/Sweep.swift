@@ -51,6 +51,12 @@ public struct SweepPlan: Sendable {
         }
     }
 
+    /// The plan in one line (every varied value, replications, horizon): what makes two sweeps the same.
+    public var description: String {
+        "--vary " + variations.map { "\($0.key)=\($0.values.joined(separator: ","))" }.joined(separator: " --vary ")
+            + " --replications \(replications)" + (horizon.map { " --horizon \(Double($0) / 3.6e12)" } ?? "")
+    }
+
     /// Runs in order: point-major, then replication.
     public var runCount: Int { points.count * replications }
 
@@ -78,12 +84,27 @@ public struct SweepRunResult: Sendable {
 
 public enum SweepRunner {
     /// Runs `indices` of `plan` on `jobs` threads; results come back in index order.
+    /// - Parameters:
+    ///   - commit: called with each finished run, in index order, as soon as every
+    ///     run before it has finished (one at a time): a results database stores
+    ///     each run as it finishes, in the same order whatever the threads did, so an
+    ///     interrupted sweep keeps all but the runs still going. A throw stops the sweep.
     public static func run(_ plan: SweepPlan, indices: [Int], jobs: Int,
-                           finished: (@Sendable (Int, Int) -> Void)? = nil) throws -> [SweepRunResult] {
-        let results = Mutex<[Int: Result<SweepRunResult, any Error>]>([:])
+                           finished: (@Sendable (Int, Int) -> Void)? = nil,
+                           commit: ((SweepRunResult) throws -> Void)? = nil) throws -> [SweepRunResult] {
+        struct Progress {
+            var results: [Int: Result<SweepRunResult, any Error>] = [:]
+            /// Slots (positions in `indices`) committed so far.
+            var committed = 0
+            var failure: (any Error)?
+        }
+        let progress = Mutex(Progress())
         let next = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        // `commit` runs under the lock, one call at a time; the closure itself is the caller's.
+        nonisolated(unsafe) let commit = commit
         DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, indices.count))) { _ in
-            while true {
+            while !stop.load(ordering: .relaxed) {
                 let slot = next.add(1, ordering: .relaxed).oldValue
                 guard slot < indices.count else { return }
                 let index = indices[slot]
@@ -95,13 +116,25 @@ public enum SweepRunner {
                                           scenario: simulation.scenario, policy: simulation.policyName,
                                           summary: simulation.simulate(), title: simulation.title)
                 }
-                let done = results.withLock { results -> Int in
-                    results[index] = outcome
-                    return results.count
+                let done = progress.withLock { p -> Int in
+                    p.results[index] = outcome
+                    while p.failure == nil, p.committed < indices.count, let ready = p.results[indices[p.committed]] {
+                        do {
+                            if let commit { try commit(try ready.get()) }
+                            p.committed += 1
+                        } catch {
+                            p.failure = error
+                            stop.store(true, ordering: .relaxed)
+                        }
+                    }
+                    return p.results.count
                 }
                 finished?(done, indices.count)
             }
         }
-        return try results.withLock { results in try indices.map { try results[$0]!.get() } }
+        return try progress.withLock { p in
+            if let failure = p.failure { throw failure }
+            return try indices.map { try p.results[$0]!.get() }
+        }
     }
 }

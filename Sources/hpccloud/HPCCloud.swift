@@ -43,22 +43,22 @@ func loadScenario(_ path: String?, hardware: HardwareOptions) throws -> (scenari
     return (scenario, try String(contentsOfFile: path, encoding: .utf8))
 }
 
-/// Writes a report whole (temp file and rename), or says why not in one line.
+/// Writes a report whole (temp file, fsync and rename), or says why not in one line.
 func writeReport(_ text: String, to path: String) throws {
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw InputError(file: path, message: "cannot write the report: \(error.localizedDescription)")
-    }
+    try DurableFile.write(text, to: path)
 }
 
-/// Runs `body`; an input error becomes one line on stderr and exit status 2.
+/// Runs `body`; an input error becomes one line on stderr and exit status 2,
+/// a file the tool could not write one line and exit status 1.
 func reportingInputErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as InputError {
-        FileHandle.standardError.write(Data("hpccloud: error: \(error)\n".utf8))
+        printError("hpccloud: error: \(error)")
         throw ExitCode(2)
+    } catch let error as WriteError {
+        printError("hpccloud: error: \(error)")
+        throw ExitCode(1)
     }
 }
 

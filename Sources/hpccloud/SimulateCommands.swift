@@ -183,17 +183,9 @@ func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, result
         recorder?.record(row)
     }, monitor: monitor)
     progress.clear()
-    do {
-        if summary.interrupted { writer?.abandon() } else { try writer?.finish() }
-    } catch {
-        writer?.abandon()
-        throw InputError(file: decisions ?? "-", message: "cannot write the decision log: \(error.localizedDescription)")
-    }
-    do {
-        try recorder?.finish(summary: summary, title: simulation.title)
-    } catch {
-        throw InputError(file: databasePath ?? "", message: "cannot write the results: \(error)")
-    }
+    // A failed write fails the run (exit 1): nothing is reported written that is not.
+    if summary.interrupted { writer?.abandon() } else { try writer?.finish() }
+    try recorder?.finish(summary: summary, title: simulation.title)
     let text = (simulation.workloadReport + [summary.formatted(title: simulation.title)]).joined(separator: "\n")
     if decisions == "-" { printError(text) } else { print(text) }
     if let decisions, decisions != "-", !summary.interrupted { print("\nDecision log: \(decisions)") }

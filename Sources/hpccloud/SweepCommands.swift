@@ -42,6 +42,9 @@ struct Sweep: ParsableCommand {
     @Option(help: ArgumentHelp("With --slurm: how many array tasks (shards). Default: min(runs, 8).", valueName: "N"))
     var shards: Int?
 
+    @Flag(help: "Continue an interrupted sweep in --db: run only what it does not hold yet (same scenario file and --vary values).")
+    var resume = false
+
     @OptionGroup var results: ResultsOptions
     @OptionGroup var hardware: HardwareOptions
 
@@ -52,6 +55,7 @@ struct Sweep: ParsableCommand {
         if let shard, parseShard(shard) == nil { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
         if shard != nil && slurm != nil { throw ValidationError("--shard and --slurm exclude each other") }
         if let shards, shards < 1 { throw ValidationError("--shards must be at least 1") }
+        if resume && (results.db == nil || slurm != nil) { throw ValidationError("--resume needs --db FILE (the sweep's database) and no --slurm") }
     }
 
     func parseShard(_ text: String) -> (index: Int, count: Int)? {
@@ -84,19 +88,30 @@ struct Sweep: ParsableCommand {
                 return
             }
             let (shardIndex, shardCount) = shard.flatMap(parseShard) ?? (0, 1)
-            let indices = plan.runs(shard: shardIndex, of: shardCount)
+            var indices = plan.runs(shard: shardIndex, of: shardCount)
+            let sweepName = "\(plan.points[0].scenario.name): " + plan.variations.map(\.key).joined(separator: " x ")
+            let databasePath = try results.path(scenario: plan.points[0].scenario.name + "-sweep")
+            let store = try databasePath.map { SweepStore(database: try ResultsDatabase(path: $0)) }
+            if let store, let databasePath {
+                try store.claim(sweep: sweepName, plan: plan.description)
+                let done = try store.resumable(sweep: sweepName, plan: plan, yaml: yaml)
+                if !done.isEmpty && !resume {
+                    throw InputError(file: databasePath, message: "already holds \(done.count) runs of sweep '\(sweepName)': "
+                                     + "give --resume to finish it, or another --db")
+                }
+                indices.removeAll { index in done.contains([plan.position(ofRun: index).point, plan.position(ofRun: index).replication]) }
+            }
             let terminal = isatty(STDERR_FILENO) == 1
             let finished: @Sendable (Int, Int) -> Void = { done, total in
                 if terminal { FileHandle.standardError.write(Data("\r  sweep: \(done)/\(total) runs done   ".utf8)) }
             }
-            let runs = try SweepRunner.run(plan, indices: indices, jobs: jobs, finished: finished)
+            // Each run is committed as soon as it and every run before it finished: an
+            // interrupted sweep keeps them, and --resume runs the rest.
+            let runs = try SweepRunner.run(plan, indices: indices, jobs: jobs, finished: finished,
+                                           commit: store.map { store in { try store.record([$0], plan: plan, sweep: sweepName, yaml: yaml) } })
             if terminal { FileHandle.standardError.write(Data("\r\(String(repeating: " ", count: 40))\r".utf8)) }
-            let sweepName = "\(plan.points[0].scenario.name): " + plan.variations.map(\.key).joined(separator: " x ")
-            let databasePath = try results.path(scenario: plan.points[0].scenario.name + "-sweep")
             var stored: [SweepStore.StoredRun] = []
-            if let databasePath {
-                let store = SweepStore(database: try ResultsDatabase(path: databasePath))
-                try store.record(runs, plan: plan, sweep: sweepName, yaml: yaml)
+            if let store {
                 stored = try store.runs(sweep: sweepName)
             } else {
                 stored = runs.map { SweepStore.StoredRun($0, plan: plan, sweep: sweepName) }
@@ -112,6 +127,12 @@ struct Sweep: ParsableCommand {
     func writeSlurm(directory: String, plan: SweepPlan) throws {
         let count = shards ?? min(plan.runCount, 8)
         let dir = URL(fileURLWithPath: directory).standardizedFileURL.path
+        // `#SBATCH` lines cannot quote: a path with a blank, a quote, a `%` (sbatch's
+        // filename pattern) or a control character would change the directives.
+        if let bad = dir.unicodeScalars.first(where: { $0.properties.generalCategory == .control || " \t\"'%\\".unicodeScalars.contains($0) }) {
+            throw InputError(file: directory, field: "--slurm",
+                             message: "expected a directory path without blanks, quotes, % or control characters (sbatch directives cannot quote them), found U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
@@ -133,20 +154,19 @@ struct Sweep: ParsableCommand {
         #SBATCH --output=\(dir)/shard-%a.log
         # One shard of the sweep per array task; each writes its own results database.
         set -euo pipefail
-        exec \(command.map(quote).joined(separator: " ")) --shard "${SLURM_ARRAY_TASK_ID}/\(count)" --db "\(dir)/shard-${SLURM_ARRAY_TASK_ID}.sqlite"
+        exec \(command.map(quote).joined(separator: " ")) --shard "${SLURM_ARRAY_TASK_ID}/\(count)" --db \(quote(dir))/shard-"${SLURM_ARRAY_TASK_ID}".sqlite
 
         """
         let merge = """
         #!/bin/bash
         # After the array finishes: one database, equal to a single-machine run of the sweep.
         set -euo pipefail
-        exec \(quote(tool)) merge \(dir)/shard-*.sqlite --into \(quote(dir + "/all.sqlite"))
+        exec \(quote(tool)) merge \(quote(dir))/shard-*.sqlite --into \(quote(dir + "/all.sqlite"))
 
         """
         for (name, text) in [("sweep.sbatch", sbatch), ("merge.sh", merge)] {
             let path = dir + "/" + name
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+            try DurableFile.write(text, to: path, mode: 0o755)
         }
         print("Wrote \(dir)/sweep.sbatch (\(count) array tasks for \(plan.runCount) runs) and \(dir)/merge.sh")
         print("Submit: sbatch \(dir)/sweep.sbatch; when it finishes: \(dir)/merge.sh")

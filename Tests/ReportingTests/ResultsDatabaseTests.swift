@@ -80,24 +80,102 @@ import TestSupport
     }
 
     /// A process killed mid-run leaves its committed batches and status `running`.
-    @Test func aKilledRunLeavesItsBatchesAndSaysRunning() throws {
-        let path = temporaryPath("d.sqlite")
-        let simulation = try run()
-        let recorder = try RunRecorder(database: try ResultsDatabase(path: path), run: simulation, scenarioYAML: "")
-        var rows = 0
-        _ = simulation.simulate(record: { row in
-            recorder.record(row)
-            rows += 1
-        })
-        try recorder.flush()  // what a batch boundary commits; finish never runs
-        let reopened = try ResultsDatabase(path: path)
-        #expect(try Report(database: reopened).runs()[0].status == "running")
-        #expect(try reopened.queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request") }! > 0)
-    }
-
     @Test func notADatabaseIsAnInputError() throws {
         let path = temporaryPath("e.sqlite")
         try "not sqlite".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: InputError.self) { try ResultsDatabase(path: path) }
+    }
+
+    /// A reader's lock (`hpccloud report` beside a run) held past the busy timeout:
+    /// the batches wait in memory and go once it is gone; none is lost.
+    @Test func aBatchThatCannotCommitStaysUntilItCan() throws {
+        let path = temporaryPath("lock.sqlite")
+        let simulation = try run()
+        let recorder = try RunRecorder(database: try ResultsDatabase(path: path, busyTimeout: 0.01), run: simulation, scenarioYAML: "",
+                                       batchSize: 50)
+        // Another connection holds the lock on its own thread until told to let go.
+        let blocker = try DatabaseQueue(path: path)
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        Thread {
+            try? blocker.writeWithoutTransaction { db in
+                try db.inTransaction(.exclusive) {
+                    locked.signal()
+                    release.wait()
+                    return .commit
+                }
+            }
+            released.signal()
+        }.start()
+        locked.wait()
+        var rows = 0
+        let summary = simulation.simulate(record: { row in
+            recorder.record(row)
+            rows += 1
+        }, monitor: RunMonitor(sample: { recorder.sample(time: $0, usage: $1, queued: $2) }))
+        #expect(throws: WriteError.self, "the lock is still held: the run fails, it does not say complete") {
+            try recorder.finish(summary: summary, title: simulation.title)
+        }
+        release.signal()
+        released.wait()
+        try recorder.finish(summary: summary, title: simulation.title)
+        let database = try ResultsDatabase(path: path)
+        #expect(try database.queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request") } == summary.requests)
+        #expect(try Report(database: database).runs()[0].status == "complete")
+        #expect(rows > 100, "batches of 50 were tried while the lock was held")
+    }
+
+    @Test func aForeignDatabaseIsRefusedAndLeftAsItIs() throws {
+        let path = temporaryPath("state.sqlite")
+        let foreign = try DatabaseQueue(path: path)
+        try foreign.write { try $0.execute(sql: "CREATE TABLE inventory (host INTEGER PRIMARY KEY)") }
+        #expect { try ResultsDatabase(path: path) } throws: { error in
+            "\(error)".contains("not an HPCCloud results database (tables inventory)")
+        }
+        #expect(try foreign.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") } == ["inventory"])
+        #expect(try foreign.read { try Int32.fetchOne($0, sql: "PRAGMA application_id") } == 0)
+
+        let other = temporaryPath("other.sqlite")
+        try DatabaseQueue(path: other).writeWithoutTransaction { try $0.execute(sql: "PRAGMA application_id = 7") }
+        #expect(throws: InputError.self) { try ResultsDatabase(path: other) }
+    }
+
+    @Test func ourDatabasesCarryTheApplicationIDAndANewerSchemaIsRefused() throws {
+        let path = temporaryPath("ours.sqlite")
+        let database = try ResultsDatabase(path: path)
+        #expect(try database.queue.read { try Int32.fetchOne($0, sql: "PRAGMA application_id") } == ResultsDatabase.applicationID)
+        #expect(try database.queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == ResultsDatabase.schemaVersion)
+        try database.queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-from-the-future')") }
+        #expect { try ResultsDatabase(path: path) } throws: { "\($0)".contains("written by a newer hpccloud") }
+    }
+
+    /// A text where a number belongs: a clear one-line error naming the file, not a trap.
+    @Test func aTamperedValueIsAnErrorNotACrash() throws {
+        let path = temporaryPath("tampered.sqlite")
+        let database = try ResultsDatabase(path: path)
+        _ = try record(try run(), into: database)
+        try database.queue.write { try $0.execute(sql: "UPDATE run SET hosts = 'many'") }
+        #expect { try Report(database: database).runs() } throws: { "\($0)".hasPrefix("\(path): damaged results database") }
+        try database.queue.write { try $0.execute(sql: "UPDATE run SET hosts = 64; UPDATE sample SET vfs = 'x' WHERE rowid = 1") }
+        #expect(throws: InputError.self) { try Report(database: database).html(title: "t") }
+    }
+
+    @Test func aTextASpreadsheetWouldRunIsQuotedInCSV() throws {
+        let database = try ResultsDatabase(path: temporaryPath("csv.sqlite"))
+        _ = try record(try run(), into: database)
+        try database.queue.write { try $0.execute(sql: "UPDATE request SET tenant = '=HYPERLINK(\"http://x\",\"y\")' WHERE rowid = 1") }
+        let csv = try Report(database: database).csv(table: "request")
+        #expect(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","))
+        #expect(!csv.contains(",=HYPERLINK"))
+    }
+
+    @Test func textFromTheDatabaseIsEscapedInHTML() throws {
+        let database = try ResultsDatabase(path: temporaryPath("html.sqlite"))
+        _ = try record(try run(), into: database)
+        try database.queue.write {
+            try $0.execute(sql: "UPDATE run SET policy = '<script>alert(1)</script>', admission = '<img src=x onerror=alert(2)>', status = '<b>x</b>'")
+        }
+        let page = try Report(database: database).html(title: "t")
+        #expect(!page.contains("<script>alert") && !page.contains("<img src=x") && !page.contains("<b>x</b>"))
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && page.contains("&lt;b&gt;x&lt;/b&gt;: incomplete"))
     }
 }

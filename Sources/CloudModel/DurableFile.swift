@@ -1,0 +1,74 @@
+import Foundation
+
+/// A file the tool could not write (a full or read-only disk, a missing
+/// directory): one line naming the file and the system's reason. Not the
+/// user's input's fault: commands exit 1 on it (bad input exits 2).
+public struct WriteError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let path: String
+    public let reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public init(path: String, errno code: Int32) {
+        self.init(path: path, reason: String(cString: strerror(code)))
+    }
+
+    public var description: String { "\(path): cannot write: \(reason)".split(whereSeparator: \.isNewline).joined(separator: " ") }
+}
+
+/// Writing files so that what the tool says it wrote is on disk, whole.
+public enum DurableFile {
+    /// Replaces `path` atomically: a temp file beside it, every byte written
+    /// (partial writes and EINTR retried), fsync, rename over the old one
+    /// (rename(2) is atomic: a reader sees the old file or the new, never a
+    /// mix or nothing), then fsync of the directory so the rename survives a crash.
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws(WriteError) {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw WriteError(path: path, errno: errno) }
+        do throws(WriteError) {
+            try writeAll(fd, Array(bytes), path: path)
+            guard fsync(fd) == 0 else { throw WriteError(path: path, errno: errno) }
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        close(fd)
+        guard rename(temp, path) == 0 else {
+            let code = errno
+            unlink(temp)
+            throw WriteError(path: path, errno: code)
+        }
+        syncDirectory(of: path)
+    }
+
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(WriteError) {
+        try write(text.utf8, to: path, mode: mode)
+    }
+
+    /// Writes every byte to `fd`, or throws naming `path`.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(WriteError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WriteError(path: path, errno: errno)
+            }
+            offset += n
+        }
+    }
+
+    /// fsync of the directory holding `path` (a rename is durable once its directory is).
+    public static func syncDirectory(of path: String) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+import Reporting
+import Testing
+import TestSupport
+
+/// What the tool says it wrote is written: full disks, killed runs, resumed sweeps.
+@Suite(.serialized) struct DurabilityTests {
+    func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "hpccloud-durability-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Runs the tool with standard output to `/dev/full` (every write fails with ENOSPC).
+    func runIntoAFullDisk(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let process = Tool.process(arguments)
+        let err = Pipe()
+        process.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stderr)
+    }
+
+    @Test func aDecisionLogThatCannotBeWrittenFailsTheRunInOneLine() throws {
+        let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
+        for command in [["simulate", "Workloads/seed-testbed.yaml"], ["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml"]] {
+            let (status, stderr) = try runIntoAFullDisk(command + ["--decisions", "-", "--no-db"])
+            #expect(status == 1, "\(command): \(stderr)")
+            #expect(stderr == "hpccloud: error: standard output: cannot write: No space left on device\n", "\(command)")
+        }
+        let missing = try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--decisions", "/proc/no-such-dir/d.csv", "--no-db"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("hpccloud: error: /proc/no-such-dir/d.csv: cannot write: "), "\(missing.stderr)")
+    }
+
+    @Test func aReportThatCannotBeWrittenSaysSo() throws {
+        let db = try temporaryDirectory() + "/r.sqlite"
+        #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--db", db]).status == 0)
+        let page = try Tool.run(["report", db, "--html", "/proc/no-such-dir/r.html"])
+        #expect(page.status == 1 && page.stderr.hasPrefix("hpccloud: error: /proc/no-such-dir/r.html: cannot write: "), "\(page.stderr)")
+        #expect(page.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// Counts rows of `table` in a results database another process is writing.
+    func count(_ table: String, in path: String) -> Int {
+        guard FileManager.default.fileExists(atPath: path), let queue = try? DatabaseQueue(path: path) else { return 0 }
+        return (try? queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)") }) .flatMap { $0 } ?? 0
+    }
+
+    /// SIGKILL (no handler runs) once the first batch is committed: the batches stay, the run says `running`.
+    @Test func aKilledRunKeepsItsCommittedBatches() throws {
+        let path = try temporaryDirectory() + "/killed.sqlite"
+        let process = Tool.process(["simulate", "Workloads/cx6-vswitch-1024.yaml", "--db", path])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while count("request", in: path) == 0 && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(process.isRunning, "the run finished before the kill")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)
+        let rows = count("request", in: path)
+        #expect(rows > 0 && rows % 1 == 0)
+        let listing = try Tool.run(["report", path])
+        #expect(listing.status == 0 && listing.stdout.contains("running (incomplete)"), "\(listing.stdout)")
+    }
+
+    /// A sweep killed part way keeps every run it finished; `--resume` runs the
+    /// rest, and the database then equals an uninterrupted sweep's, metric for metric.
+    @Test func aKilledSweepResumesToTheSameResults() throws {
+        let dir = try temporaryDirectory()
+        let sweep = ["sweep", "Workloads/cx3-private-cloud-64.yaml", "--vary", "policy=first-fit,worst-fit", "--replications", "5",
+                     "--horizon", "96", "--jobs", "2"]
+        let killed = dir + "/killed.sqlite"
+        let process = Tool.process(sweep + ["--db", killed])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while count("sweepRun", in: killed) < 2 && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(process.isRunning, "the sweep finished before the kill")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let kept = count("sweepRun", in: killed)
+        #expect(kept >= 2 && kept < 10, "\(kept) runs kept")
+
+        let again = try Tool.run(sweep + ["--db", killed])
+        #expect(again.status == 2 && again.stderr.contains("already holds \(kept) runs of sweep") && again.stderr.contains("--resume"), "\(again.stderr)")
+        let changed = try Tool.run(sweep.map { $0 == "policy=first-fit,worst-fit" ? "policy=first-fit,best-fit" : $0 } + ["--db", killed, "--resume"])
+        #expect(changed.status == 2 && changed.stderr.contains("was run with --vary policy=first-fit,worst-fit"), "\(changed.stderr)")
+        let resumed = try Tool.run(sweep + ["--db", killed, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(count("sweepRun", in: killed) == 10)
+
+        let whole = dir + "/whole.sqlite"
+        #expect(try Tool.run(sweep + ["--db", whole]).status == 0)
+        let metrics = { (path: String) in try Tool.run(["report", path, "--csv", "metric"]).stdout }
+        #expect(try metrics(killed) == metrics(whole), "the same runs in the same order, with the same numbers")
+        let points = { (path: String) in try Tool.run(["report", path, "--csv", "sweepRun"]).stdout }
+        #expect(try points(killed) == points(whole))
+    }
+}
