@@ -1,6 +1,9 @@
 /// The hard ceilings of a cloud, by arithmetic alone (`hpccloud limits`): each
 /// number with the formula that gives it.
 public struct CloudLimits: Sendable {
+    /// The most hosts a scenario may describe (the loader's bound; capacity searches stay within it).
+    public static let maximumHosts = 10_000_000
+
     public struct Line: Sendable {
         public var label: String
         public var value: Int

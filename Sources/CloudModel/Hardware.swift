@@ -28,7 +28,7 @@ public struct LinkSpec: Hashable, Sendable {
         let map = try value.mapping(allowed: ["generation", "lanes", "gbpsPerLane"])
         return LinkSpec(generation: try map.required("generation").string(),
                         lanes: try map.required("lanes").int(in: 1...32),
-                        gbpsPerLane: try map.required("gbpsPerLane").double(atLeast: 0))
+                        gbpsPerLane: try map.required("gbpsPerLane").double(atLeast: 0.001, atMost: 10_000))
     }
 }
 
@@ -104,6 +104,9 @@ public struct HardwareCatalog: Sendable {
         var hostModels: [String: HostModel] = [:]
         for file in try yamlFiles(in: directory + "/hosts") {
             let model = try parseHostModel(try YAMLValue.parse(try readText(file), file: file))
+            if let other = hostModels[model.name] {
+                throw InputError(file: file, field: "name", message: "host model '\(model.name)' is also defined in \(other.file)")
+            }
             hostModels[model.name] = model
         }
         return HardwareCatalog(directory: directory, hcas: hcas, hostModels: hostModels)
@@ -167,7 +170,7 @@ public struct HardwareCatalog: Sendable {
             cpu: try map.required("cpu").string(),
             sockets: try map.required("sockets").int(in: 1...64),
             coresPerSocket: try map.required("coresPerSocket").int(in: 1...4096),
-            ghz: try map.required("ghz").double(atLeast: 0),
+            ghz: try map.required("ghz").double(atLeast: 0.001, atMost: 1_000),
             flopsPerCycle: try map.required("flopsPerCycle").int(in: 1...1024),
             memoryGiB: try map.required("memoryGiB").int(in: 1...1_048_576),
             hca: try map["hca"]?.string(),

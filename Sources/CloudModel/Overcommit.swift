@@ -5,6 +5,8 @@ public struct Overcommit: Hashable, Sendable, CustomStringConvertible {
     public let denominator: Int
 
     public static let none = Overcommit(reduced: 1, 1)
+    /// The largest ratio a scenario may give (1,000,000 cores x 64 fits the engine's 32-bit index).
+    public static let maximum: Int64 = 64
 
     /// - Precondition: numerator >= denominator > 0.
     public init(_ numerator: Int, _ denominator: Int) {
@@ -27,14 +29,16 @@ public struct Overcommit: Hashable, Sendable, CustomStringConvertible {
                   let b = Units.parseDecimal(parts[1], scale: 1), !parts[1].contains("."), b > 0 else { return nil }
             (n, d) = (a, b)
         } else if parts.count == 1 {
-            // Up to 6 decimals, exact: 1.5 -> 1500000/1000000 -> 3/2.
+            // Up to 6 decimals, exact: 1.5 -> 1500000/1000000 -> 3/2. More would be rounded: refused.
             let scale: Int64 = 1_000_000
+            if let point = parts[0].firstIndex(of: "."), parts[0][parts[0].index(after: point)...].count > 6 { return nil }
             guard let fixed = Units.parseDecimal(parts[0], scale: scale) else { return nil }
             (n, d) = (fixed, scale)
         } else {
             return nil
         }
-        guard n >= d, n <= Int64(Int32.max) * d else { return nil }
+        // At most 64: beyond it a host's vCPU slack no longer fits the engine's 32-bit capacity index.
+        guard n >= d, n <= Self.maximum * d else { return nil }
         self.init(Int(n), Int(d))
     }
 

@@ -51,7 +51,7 @@ public struct ScenarioLoader {
         if let value = map["overcommit"] {
             let text = try value.scalarText(expecting: "a ratio such as 1.5 or 3/2")
             guard let parsed = Overcommit(parsing: text.trimmingSpaces) else {
-                throw value.error("expected a ratio >= 1 such as 2, 1.5 or 3/2, got '\(text)'")
+                throw value.error("expected a ratio from 1 to \(Overcommit.maximum) such as 2, 1.5 (at most 6 decimals) or 3/2, got '\(text)'")
             }
             overcommit = parsed
         }
@@ -61,7 +61,7 @@ public struct ScenarioLoader {
         let groups = try hostsValue.sequence().map(parseHostGroup)
         let cloud = CloudSpec(groups: groups, overcommit: overcommit, subnet: subnet)
         guard cloud.hostCount > 0 else { throw hostsValue.error("the cloud has no hosts (every count is 0)") }
-        guard cloud.hostCount <= 10_000_000 else { throw hostsValue.error("more than 10,000,000 hosts") }
+        guard cloud.hostCount <= CloudLimits.maximumHosts else { throw hostsValue.error("more than \(CloudLimits.maximumHosts.formatted()) hosts") }
 
         let lids = cloud.buildTimeLIDs
         if lids.total > subnet.lidSpace {

@@ -131,6 +131,12 @@ extension String {
     }
 }
 
+/// The simulated clock's reach: integer nanoseconds hold 292 years; an arrival and
+/// a duration of at most 100 years each, plus the overheads' stretch, stay on it.
+public enum SimulatedClock {
+    public static let latestInput: Nanoseconds = Nanoseconds(LifetimeCap.seconds) * Units.nanosecondsPerSecond
+}
+
 /// Longest lifetime a cluster gets: heavy tails (lognormal, Weibull with shape
 /// < 1, large work) can exceed what integer nanoseconds hold; 100 years is past any horizon.
 public enum LifetimeCap {

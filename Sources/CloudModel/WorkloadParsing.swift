@@ -39,7 +39,7 @@ extension ScenarioLoader {
             arrivals: try parseArrivals(try map.required("arrivals")),
             vms: try parseCount(try map.required("vms"), upTo: 1_000_000),
             vcores: try parseCount(try map.required("vcores"), upTo: 1_000_000),
-            memoryGiBPerVcore: try map["memGiBPerVcore"]?.double(atLeast: 0) ?? 2,
+            memoryGiBPerVcore: try map["memGiBPerVcore"]?.double(atLeast: 0, atMost: WorkloadBounds.memoryGiBPerCore) ?? 2,
             lifetime: try map["lifetime"].map { try parseLifetime($0, unit: "Hours", scale: 3600) },
             commonShare: try map["commonShare"]?.double(atLeast: 0, atMost: 1) ?? 0,
             pinnedShare: try map["pinnedShare"]?.double(atLeast: 0, atMost: 1) ?? 1,
@@ -56,10 +56,10 @@ extension ScenarioLoader {
         ])
         switch process {
         case "poisson":
-            return .poisson(perHour: try positive(try map.required("perHour")))
+            return .poisson(perHour: try rate(try map.required("perHour")))
         case "diurnal":
             let period = try map["periodHours"].map(positive) ?? 24
-            return .diurnal(perHour: try positive(try map.required("perHour")),
+            return .diurnal(perHour: try rate(try map.required("perHour")),
                             amplitude: try map.required("amplitude").double(atLeast: 0, atMost: 1),
                             peakHour: try map["peakHour"]?.double(atLeast: 0, atMost: period) ?? 14,
                             periodHours: period)
@@ -67,8 +67,10 @@ extension ScenarioLoader {
             let statesValue = try map.required("states")
             let states = try statesValue.sequence().map { item in
                 let state = try item.mapping(allowed: ["perHour", "meanHours"])
-                return MMPPState(perHour: try state.required("perHour").double(atLeast: 0),
-                                 meanHours: try positive(try state.required("meanHours")))
+                let perHour = try state.required("perHour").double(atLeast: 0, atMost: WorkloadBounds.ratePerHour.upperBound)
+                if perHour > 0 { _ = try rate(try state.required("perHour")) }
+                // Sojourns shorter than this switch states more often than requests arrive: a hang, not a model.
+                return MMPPState(perHour: perHour, meanHours: try hours(try state.required("meanHours"), atLeast: WorkloadBounds.minimumSojournHours))
             }
             guard states.count >= 2 else { throw statesValue.error("an MMPP needs at least 2 states, got \(states.count)") }
             guard states.contains(where: { $0.perHour > 0 }) else { throw statesValue.error("every state has rate 0") }
@@ -88,6 +90,11 @@ extension ScenarioLoader {
             case "geometric":
                 let meanValue = try map.required("mean")
                 let mean = try meanValue.double(atLeast: 1)
+                // Truncation is by rejection: with the mean above the maximum almost every draw
+                // would be rejected (a hang); at or below it, most draws are kept (at least 1 - 1/e).
+                guard mean <= Double(high) else {
+                    throw meanValue.error("expected a mean of at most max (\(high)), got \(mean): a larger mean truncated at max is almost always rejected")
+                }
                 return .geometric(mean: mean, max: high)
             default:
                 let minValue = try map.required("min")
@@ -116,19 +123,22 @@ extension ScenarioLoader {
     /// A positive distribution whose location keys carry `unit` (`meanHours`,
     /// `medianGFlop`, ...), scaled by `scale` into the model's unit.
     func parseLifetime(_ value: YAMLValue, unit: String, scale: Double) throws -> LifetimeDistribution {
+        // Hours up to 11 years (lifetimes are capped at 100 years when drawn); GFlop up to an exaflop-second.
+        let limit = unit == "Hours" ? 1e5 : 1e12
+        func location(_ value: YAMLValue) throws -> Double { try self.location(value, limit: limit) }
         let mean = "mean" + unit, median = "median" + unit, scaleKey = "scale" + unit
         let (distribution, map) = try variant(value, key: "distribution", [
             "exponential": [mean], "lognormal": [median, "sigma"], "weibull": ["shape", scaleKey],
         ])
         switch distribution {
         case "exponential":
-            return .exponential(mean: try positive(try map.required(mean)) * scale)
+            return .exponential(mean: try location(try map.required(mean)) * scale)
         case "lognormal":
-            return .lognormal(median: try positive(try map.required(median)) * scale,
-                              sigma: try positive(try map.required("sigma")))
+            return .lognormal(median: try location(try map.required(median)) * scale,
+                              sigma: try map.required("sigma").double(atLeast: 1e-6, atMost: 20))
         default:
-            return .weibull(shape: try positive(try map.required("shape")),
-                            scale: try positive(try map.required(scaleKey)) * scale)
+            return .weibull(shape: try map.required("shape").double(atLeast: 1e-3, atMost: 1e3),
+                            scale: try location(try map.required(scaleKey)) * scale)
         }
     }
 
@@ -154,12 +164,12 @@ extension ScenarioLoader {
                                               "skip", "limit", "kind", "pinning"])
         var spec = SWFImportSpec(path: resolve(try map.required("file").string(), against: scenarioFile))
         if let cores = map["coresPerVM"] { spec.coresPerVM = try cores.int(in: 1...1_000_000, what: "cores per VM") }
-        if let memory = map["memGiBPerCore"] { spec.memoryGiBPerCore = try memory.double(atLeast: 0) }
+        if let memory = map["memGiBPerCore"] { spec.memoryGiBPerCore = try memory.double(atLeast: 0, atMost: WorkloadBounds.memoryGiBPerCore) }
         if let lifetime = map["lifetime"] { spec.lifetime = try choice(lifetime, SWFImportSpec.Lifetime.self) }
         if let scale = map["timeScale"] {
             let text = try scale.scalarText(expecting: "a positive number such as 0.5")
-            guard let nano = Units.parseDecimal(Substring(text.trimmingSpaces), scale: 1_000_000_000), nano > 0 else {
-                throw scale.error("expected a positive number such as 0.5 (gaps are multiplied by it), got '\(text)'")
+            guard let nano = Units.parseDecimal(Substring(text.trimmingSpaces), scale: 1_000_000_000), nano > 0, nano <= 1_000_000 * 1_000_000_000 else {
+                throw scale.error("expected a number in (0, 1000000] such as 0.5 (gaps are multiplied by it), got '\(text)'")
             }
             spec.timeScaleNano = nano
         }
@@ -176,8 +186,9 @@ extension ScenarioLoader {
         if let wait = map["maxWaitHours"] {
             guard spec.mode != .reject else { throw wait.error("a maximum wait needs a queue (mode fcfs or easy)") }
             let text = try wait.scalarText(expecting: "hours")
-            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0 else {
-                throw wait.error("expected a positive number of hours, got '\(text)'")
+            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0,
+                  seconds <= Nanoseconds(WorkloadBounds.hours.upperBound) * Units.nanosecondsPerSecond else {
+                throw wait.error("expected a number of hours in (0, \(Int(WorkloadBounds.hours.upperBound))], got '\(text)'")
             }
             spec.maxWait = seconds * 3600
         }
@@ -191,6 +202,31 @@ extension ScenarioLoader {
     func positive(_ value: YAMLValue) throws -> Double {
         let number = try value.double()
         guard number > 0 else { throw value.error("expected a positive number, got \(number)") }
+        return number
+    }
+
+    /// Arrivals per hour the clock can hold: from one in a century to a billion an hour.
+    func rate(_ value: YAMLValue) throws -> Double {
+        let number = try value.double()
+        guard WorkloadBounds.ratePerHour.contains(number) else {
+            throw value.error("expected arrivals per hour in \(WorkloadBounds.ratePerHour.lowerBound)...\(WorkloadBounds.ratePerHour.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    /// A time in hours the clock can hold (integer nanoseconds, 292 years in all).
+    func hours(_ value: YAMLValue, atLeast low: Double = WorkloadBounds.hours.lowerBound) throws -> Double {
+        let number = try value.double()
+        guard number >= low && number <= WorkloadBounds.hours.upperBound else {
+            throw value.error("expected hours in \(low)...\(WorkloadBounds.hours.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    /// A lifetime's or work's location (mean, median, scale): positive, at most `limit`.
+    func location(_ value: YAMLValue, limit: Double) throws -> Double {
+        let number = try value.double()
+        guard number > 0 && number <= limit else { throw value.error("expected a number in (0, \(limit)], got \(number)") }
         return number
     }
 
@@ -213,4 +249,15 @@ extension ScenarioLoader {
         }
         return (kind, try value.mapping(allowed: [key] + allowed))
     }
+}
+
+/// The ranges workload numbers must keep so the model's integer clock (Int64
+/// nanoseconds, about 292 years) and memory arithmetic cannot overflow.
+public enum WorkloadBounds {
+    /// Hours: 3.6 microseconds to a million hours (114 years).
+    public static let hours: ClosedRange<Double> = 1e-9...1e6
+    public static let ratePerHour: ClosedRange<Double> = 1e-6...1e9
+    public static let minimumSojournHours = 1e-4
+    /// GiB of memory per vCPU or core (64 TiB).
+    public static let memoryGiBPerCore = 65_536.0
 }

@@ -9,8 +9,8 @@ extension OverheadModel {
                                                              "dynamicPinning", "coscheduling"])
         let referenceValue = try hpl.required("referenceHosts")
         let reference = try parameter(referenceValue)
-        guard reference.value >= 1, reference.value == reference.value.rounded() else {
-            throw referenceValue.error("expected a whole number of hosts >= 1")
+        guard reference.value >= 1, reference.value <= Double(CloudLimits.maximumHosts), reference.value == reference.value.rounded() else {
+            throw referenceValue.error("expected a whole number of hosts from 1 to \(CloudLimits.maximumHosts)")
         }
         let encodingValue = try map.required("encoding").mapping(allowed: ["value", "kind", "source"])
         var encoding: [String: Double] = [:]
@@ -36,14 +36,14 @@ extension OverheadModel {
                 derivation = .relative(base: basePath, ratio: try parameter(try entry.required("ratio"), atMost: 1))
             } else if let anchor = entry["anchor"] {
                 let anchorMap = try anchor.mapping(allowed: ["efficiency", "hosts", "kind", "source"])
-                derivation = .anchor(efficiency: try anchorMap.required("efficiency").double(atLeast: 0, atMost: 1),
+                derivation = .anchor(efficiency: try anchorMap.required("efficiency").double(atLeast: Self.smallest, atMost: 1),
                                      hosts: try anchorMap.required("hosts").int(in: 2...10_000_000, what: "a host count"),
                                      source: try anchorMap.required("source").string())
             } else {
                 throw value.error("expected one of 'networkShare', 'relativeTo' (with 'ratio') or 'anchor'")
             }
             let isInfiniBand = path.isInfiniBand
-            let gbps = try entry["gbps"]?.double(atLeast: 0)
+            let gbps = try entry["gbps"]?.double(atLeast: Self.smallest, atMost: 1e6)
             if isInfiniBand != (gbps == nil) {
                 throw value.error(isInfiniBand ? "an InfiniBand path takes its rate from the links: no 'gbps'"
                                                : "an Ethernet path needs its line rate 'gbps'")
@@ -53,7 +53,7 @@ extension OverheadModel {
                 networkShare: share,
                 latencyMicroseconds: try parameter(try entry.required("latencyUs")),
                 intraHostLatencyMicroseconds: try parameter(try entry.required("intraHostLatencyUs")),
-                protocolEfficiency: try parameter(try entry.required("protocolEfficiency"), atMost: 1),
+                protocolEfficiency: try parameter(try entry.required("protocolEfficiency"), atLeast: Self.smallest, atMost: 1),
                 gbps: gbps, derivation: derivation)
         }
         if let missing = NetworkPath.allCases.first(where: { paths[$0] == nil }) {
@@ -66,7 +66,7 @@ extension OverheadModel {
         }
         var model = OverheadModel(
             referenceHosts: Int(reference.value),
-            nativeEfficiency: try parameter(try hpl.required("nativeEfficiency"), atMost: 1),
+            nativeEfficiency: try parameter(try hpl.required("nativeEfficiency"), atLeast: Self.smallest, atMost: 1),
             vmBase: try parameter(try hpl.required("vmBase"), atMost: 1),
             vmCrowding: try parameter(try hpl.required("vmCrowding")),
             dynamicPinning: try parameter(try hpl.required("dynamicPinning"), atMost: 1),
@@ -76,14 +76,17 @@ extension OverheadModel {
         return model
     }
 
-    /// `{ value: x, kind: k, source: "..." }` with a non-negative value.
-    static func parameter(_ value: YAMLValue, atMost high: Double = .infinity) throws -> Parameter {
+    /// What a rate or an efficiency that divides must be at least: 0 would give infinite times (`-nan` in summaries).
+    static let smallest = 1e-6
+
+    /// `{ value: x, kind: k, source: "..." }` with a value in `low...high` (latencies up to a second).
+    static func parameter(_ value: YAMLValue, atLeast low: Double = 0, atMost high: Double = 1e6) throws -> Parameter {
         let map = try value.mapping(allowed: ["value", "kind", "source"])
         let kindValue = try map.required("kind")
         guard let kind = Parameter.Kind(rawValue: try kindValue.string()) else {
             throw kindValue.error("expected one of: \(Parameter.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return Parameter(try map.required("value").double(atLeast: 0, atMost: high), kind: kind,
+        return Parameter(try map.required("value").double(atLeast: low, atMost: high), kind: kind,
                          source: try map.required("source").string())
     }
 

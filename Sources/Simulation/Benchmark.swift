@@ -144,7 +144,7 @@ public enum Benchmark {
                 resize: ResizeSpec(probability: 0.1, growShare: 0.5,
                                    delta: .table([.init(value: 1, weight: 0.5), .init(value: 2, weight: 0.3), .init(value: 4, weight: 0.2)]),
                                    lifeFraction: 0.25...0.75))
-            let workload = SyntheticWorkload.generate(spec, streams: RandomStreams(seed: 1))
+            let workload = try! SyntheticWorkload.generate(spec, streams: RandomStreams(seed: 1))  // fixed arrivals: a week at most
             return run(workload, cloud: cloud(hosts: hosts, catalog: catalog), policy: name)
         }
     }

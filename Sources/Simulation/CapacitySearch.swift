@@ -28,6 +28,8 @@ public struct CapacitySearch {
             guard let op, let range = text.range(of: op) else { return nil }
             guard let metric = Metric(rawValue: text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)),
                   let threshold = Double(text[range.upperBound...].trimmingCharacters(in: .whitespaces)) else { return nil }
+            // A share is 0 to 1; a wait is 0 to a million hours: anything else no run can meet or miss.
+            guard threshold.isFinite, threshold >= 0, threshold <= (metric == .wait ? 1e6 : 1) else { return nil }
             self.metric = metric
             atMost = op == "<="
             self.threshold = threshold
@@ -85,6 +87,11 @@ public struct CapacitySearch {
         }
     }
 
+    /// The settings a search may try: the host counts and arrival rates the scenario loader accepts.
+    public var range: ClosedRange<Double> {
+        dimension == .hosts ? 1...Double(CloudLimits.maximumHosts) : WorkloadBounds.ratePerHour
+    }
+
     /// The scenario at `setting` (a rate per hour, or a host count).
     func scenario(at setting: Double) -> Scenario {
         var copy = scenario
@@ -125,13 +132,16 @@ public struct CapacitySearch {
         // More rate makes things worse; more hosts makes them better.
         let worseUp = dimension == .rate
         var good: Double?, bad: Double?
-        var setting = baseline
-        for _ in 0..<24 {
+        var setting = min(max(baseline, range.lowerBound), range.upperBound)
+        for _ in 0..<64 {
             if try evaluate(setting) { good = setting } else { bad = setting }
             if let good, let bad { return try bisect(good: good, bad: bad, tolerance: tolerance) }
             let goBigger = (good != nil) == worseUp
-            let next = dimension == .hosts ? max(1, (goBigger ? setting * 2 : setting / 2).rounded()) : (goBigger ? setting * 2 : setting / 2)
-            if next == setting { return nil }  // one host already meets (or cannot fail) the target
+            var next = goBigger ? setting * 2 : setting / 2
+            if dimension == .hosts { next = next.rounded() }
+            next = min(max(next, range.lowerBound), range.upperBound)
+            // At the edge of what a scenario may have (one host, the loader's most, the clock's rates): no boundary inside.
+            if next == setting { return nil }
             setting = next
         }
         return nil

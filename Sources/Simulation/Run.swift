@@ -41,7 +41,7 @@ public struct Run {
         if let workload {
             loaded = LoadedWorkload(workload: workload)
         } else if let spec = scenario.workload {
-            loaded = try WorkloadLoader.load(spec, seed: self.seed)
+            loaded = try WorkloadLoader.load(spec, seed: self.seed, file: scenario.file)
         } else {
             throw InputError(file: scenario.file, field: "workload", message: "missing: this scenario has no workload to simulate")
         }

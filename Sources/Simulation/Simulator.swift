@@ -193,7 +193,9 @@ public final class Simulator {
             spannedHosts += record.initialSpan
         }
         let runtime = overheads.map { model(request, record, $0) } ?? request.duration
-        queue.schedule(at: time + runtime, eventClass: EventClass.depart.rawValue, id: request.id,
+        // Inputs stay within 100 years each (`SimulatedClock`); a stretched run past the clock never departs.
+        let (end, overflow) = time.addingReportingOverflow(runtime)
+        queue.schedule(at: overflow ? .max : end, eventClass: EventClass.depart.rawValue, id: request.id,
                        Event(eventClass: .depart, index: index))
     }
 

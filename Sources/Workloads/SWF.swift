@@ -102,7 +102,17 @@ public struct SWFImport: Sendable {
         var workload = Workload()
         workload.requests.reserveCapacity(kept.count)
         for (job, submit) in kept {
-            workload.requests.append(request(job, arrival: scaled(submit - origin, by: spec.timeScaleNano), spec: spec))
+            // Scaled gaps and durations must stay on the simulated clock (100 years each).
+            let arrival = scaled(submit - origin, by: spec.timeScaleNano)
+            let duration = spec.lifetime == .runtime ? job[3] : job[8]
+            guard let arrival, arrival <= SimulatedClock.latestInput, duration <= SimulatedClock.latestInput else {
+                throw InputError(file: file, field: "job \(job[0])",
+                                 message: "its arrival (scaled by timeScale) or its \(spec.lifetime.rawValue) time is more than 100 years: past the simulated clock")
+            }
+            guard processors(job)! <= Self.maximumProcessors else {
+                throw InputError(file: file, field: "job \(job[0])", message: "\(processors(job)!) processors: expected at most \(Self.maximumProcessors)")
+            }
+            workload.requests.append(request(job, arrival: arrival, spec: spec))
         }
         return SWFImport(file: file, spec: spec, header: header, records: records, inWindow: inWindow,
                          skipped: skipped, workload: workload)
@@ -181,11 +191,14 @@ public struct SWFImport: Sendable {
             duration: duration, estimate: requested >= 0 ? requested : duration)
     }
 
-    /// `gap × scale / 10^9`, rounded half away from zero, in 128 bits.
-    static func scaled(_ gap: Nanoseconds, by scaleNano: Int64) -> Nanoseconds {
+    /// `gap × scale / 10^9`, rounded half away from zero, in 128 bits; nil past Int64.
+    static func scaled(_ gap: Nanoseconds, by scaleNano: Int64) -> Nanoseconds? {
         let product = Int128(gap) * Int128(scaleNano)
-        return Nanoseconds((product + 500_000_000) / 1_000_000_000)
+        return Nanoseconds(exactly: (product + 500_000_000) / 1_000_000_000)
     }
+
+    /// More processors than any machine in the archive by far (Sunway TaihuLight has 10.6 million cores).
+    static let maximumProcessors: Int64 = 100_000_000
 
     private static func headerEntry(_ text: ArraySlice<UInt8>) -> (key: String, value: String)? {
         let line = String(decoding: text, as: UTF8.self)

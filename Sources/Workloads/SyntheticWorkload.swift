@@ -8,7 +8,8 @@ import SimKernel
 /// `resize-deltas`), so the arrival sequence for a seed is the same whatever
 /// the policy, and adding a quantity later does not shift the others.
 public enum SyntheticWorkload {
-    public static func generate(_ spec: SyntheticWorkloadSpec, streams: RandomStreams) -> Workload {
+    /// - Throws: `ArrivalsBeyondTheClock` when the arrivals run past what integer nanoseconds hold.
+    public static func generate(_ spec: SyntheticWorkloadSpec, streams: RandomStreams) throws(ArrivalsBeyondTheClock) -> Workload {
         var arrivals = ArrivalSampler(spec.arrivals, gaps: streams.stream("arrivals"), states: streams.stream("arrival-states"))
         let sizes = CountSampler(spec.vms, stream: streams.stream("sizes"))
         let vcoreDraws = CountSampler(spec.vcores, stream: streams.stream("vcores"))
@@ -22,7 +23,10 @@ public enum SyntheticWorkload {
         var workload = Workload()
         workload.requests.reserveCapacity(spec.requests)
         for i in 0..<spec.requests {
-            let arrival = nanoseconds(arrivals.next())
+            let seconds = arrivals.next()
+            // Arrivals accumulate: a slow rate times many requests can pass Int64 nanoseconds (292 years).
+            guard seconds.isFinite, seconds < Self.latestArrivalSeconds else { throw ArrivalsBeyondTheClock(request: i + 1, seconds: seconds) }
+            let arrival = nanoseconds(seconds)
             let vms = sizes.next()
             let vcores = vcoreDraws.next()
             let memoryMiB = Int64((Double(vcores) * spec.memoryGiBPerVcore * 1024).rounded())
@@ -49,8 +53,20 @@ public enum SyntheticWorkload {
         return workload
     }
 
+    /// 250 years: arrivals after it could not carry a lifetime on the clock.
+    static let latestArrivalSeconds = 250 * 365.25 * 86_400.0
+
     /// Seconds drawn as a Double to integer nanoseconds, rounded to nearest.
     static func nanoseconds(_ seconds: Double) -> Nanoseconds {
         Nanoseconds((seconds * Double(Units.nanosecondsPerSecond)).rounded())
+    }
+}
+
+/// A synthetic workload whose arrivals run past the model's clock.
+public struct ArrivalsBeyondTheClock: Error, CustomStringConvertible {
+    public var request: Int
+    public var seconds: Double
+    public var description: String {
+        "request \(request) would arrive after \(Int(seconds / 3.15576e7)) years, past the simulated clock's 250: raise perHour or lower requests"
     }
 }

@@ -185,8 +185,13 @@ public enum TraceCSV {
             return negative ? -magnitude : magnitude
         }
 
+        /// Seconds of at most 100 years (`SimulatedClock`): arrival plus duration stays on the clock.
         func seconds(_ column: Column, _ name: String) throws -> Nanoseconds {
-            try decimal(column, name, "seconds") { Units.nanoseconds(fromSeconds: $0) }
+            let value = try decimal(column, name, "seconds") { Units.nanoseconds(fromSeconds: $0) }
+            guard value <= SimulatedClock.latestInput else {
+                throw error(column, name, "expected at most \(SimulatedClock.latestInput / Units.nanosecondsPerSecond) seconds (100 years), got '\(text(column))'")
+            }
+            return value
         }
 
         func gibibytes(_ column: Column, _ name: String) throws -> Int64 {

@@ -18,12 +18,17 @@ public struct LoadedWorkload: Sendable {
 
 /// Loads a scenario's workload, whatever its source.
 public enum WorkloadLoader {
-    public static func load(_ spec: WorkloadSpec, seed: UInt64) throws -> LoadedWorkload {
+    /// - Parameter file: the scenario that describes `spec`, for errors.
+    public static func load(_ spec: WorkloadSpec, seed: UInt64, file: String) throws -> LoadedWorkload {
         switch spec {
         case .trace(let path):
             return LoadedWorkload(workload: try TraceCSV.read(path: path))
         case .synthetic(let synthetic):
-            return LoadedWorkload(workload: SyntheticWorkload.generate(synthetic, streams: RandomStreams(seed: seed)))
+            do {
+                return LoadedWorkload(workload: try SyntheticWorkload.generate(synthetic, streams: RandomStreams(seed: seed)))
+            } catch {
+                throw InputError(file: file, field: "workload.synthetic.arrivals", message: error.description)
+            }
         case .swf(let swf):
             let imported = try SWFImport.read(swf)
             return LoadedWorkload(workload: imported.workload, swf: imported)

@@ -42,9 +42,10 @@ struct Capacity: ParsableCommand {
     func validate() throws {
         guard varyRate != varyHosts else { throw ValidationError("give exactly one of --vary-rate or --vary-hosts") }
         guard CapacitySearch.Target(parsing: target) != nil else {
-            throw ValidationError("--target must be like rejection<=0.01, acceptance>=0.99 or wait<=2, got '\(target)'")
+            throw ValidationError("--target must be like rejection<=0.01, acceptance>=0.99 (shares 0 to 1) or wait<=2 (hours), got '\(target)'")
         }
-        guard replications >= 1 else { throw ValidationError("--replications must be at least 1") }
+        try checkReplications(replications)
+        try checkHorizon(horizon)
         guard tolerance > 0 && tolerance < 1 else { throw ValidationError("--tolerance must be in (0, 1)") }
     }
 
@@ -66,7 +67,10 @@ struct Capacity: ParsableCommand {
             }
             print("")
             guard let found else {
-                print("No boundary found: the target is met (or missed) at every setting tried.")
+                let tried = search.steps.map(\.setting)
+                print("No boundary found between \(tried.min()!.formatted()) and \(tried.max()!.formatted()) \(unit): the target is "
+                      + (search.steps.allSatisfy(\.meets) ? "met" : "missed") + " at every setting tried"
+                      + (tried.contains(search.range.upperBound) || tried.contains(search.range.lowerBound) ? " (the search stops at the most and fewest a scenario may have)." : "."))
                 return
             }
             let answer = varyRate ? "highest arrival rate" : "fewest hosts"

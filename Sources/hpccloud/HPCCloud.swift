@@ -10,10 +10,29 @@ struct HPCCloud: ParsableCommand {
         commandName: "hpccloud",
         abstract: "Simulate and operate HPC IaaS clouds on SR-IOV InfiniBand.",
         discussion: """
-        Bad input (a scenario, a hardware profile, a trace) is reported in one line
-        naming the file, line, column and key, and exits with status 2.
+        Bad input (a scenario, a hardware profile, a trace, an argument) is reported
+        in one line naming the file, line, column and key (or the argument), and
+        exits with status 2; a file the tool cannot write exits with status 1.
         """,
         subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Serve.self, APIBench.self, TenantCommand.self, OperatorAccount.self, AgentCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
+}
+
+extension HPCCloud {
+    /// ArgumentParser's own entry point, but a wrong argument is one line and exit
+    /// status 2, as bad input in a file is (its default is the usage text and 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            let message = InputError.visible(Self.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " "))
+            let names = Set(configuration.subcommands.map { $0._commandName })
+            let command = CommandLine.arguments.dropFirst().first(where: names.contains).map { " \($0)" } ?? ""
+            printError("hpccloud: error: \(message) (see hpccloud\(command) --help)")
+            Foundation.exit(2)
+        }
+    }
 }
 
 /// Options every command that loads a scenario shares.

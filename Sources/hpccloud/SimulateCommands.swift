@@ -8,7 +8,8 @@ import Synchronization
 import Workloads
 
 struct RunOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Override the scenario's seed (the random streams derive from it).", valueName: "N"))
+    // Unconditional: `--seed -1` is a wrong value (said so), not a missing one.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Override the scenario's seed, 0 to 18446744073709551615 (the random streams derive from it).", valueName: "N"))
     var seed: UInt64?
 
     @Option(help: ArgumentHelp("Override the scenario's placement policy: \(PlacementPolicies.names.joined(separator: ", ")).",
@@ -23,9 +24,7 @@ struct RunOptions: ParsableArguments {
     var horizonNanoseconds: Nanoseconds? { horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) } }
 
     func validate() throws {
-        if let horizon, !(horizon > 0 && horizon < 2_000_000) {
-            throw ValidationError("--horizon must be a positive number of hours below 2,000,000, got \(horizon)")
-        }
+        try checkHorizon(horizon)
         if let policy, !PlacementPolicies.names.contains(policy) {
             throw ValidationError("unknown policy '\(policy)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
         }
@@ -125,6 +124,18 @@ struct ResultsOptions: ParsableArguments {
         let safeName = scenario.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
         return "\(directory)/\(String(safeName))-\(formatter.string(from: Date())).sqlite"
     }
+}
+
+/// `--horizon H` (hours): positive and finite, below 2,000,000 hours (the clock holds 2.5 million).
+func checkHorizon(_ horizon: Double?) throws {
+    if let horizon, !(horizon > 0 && horizon < 2_000_000) {
+        throw ValidationError("--horizon must be a positive number of hours below 2,000,000, got \(horizon)")
+    }
+}
+
+/// `--replications N`: at least one, at most 100,000.
+func checkReplications(_ replications: Int) throws {
+    guard (1...100_000).contains(replications) else { throw ValidationError("--replications must be 1 to 100000, got \(replications)") }
 }
 
 /// Set by Ctrl-C; the run stops at its next check and saves what it has.

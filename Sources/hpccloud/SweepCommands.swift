@@ -50,7 +50,8 @@ struct Sweep: ParsableCommand {
 
     func validate() throws {
         guard !variations.isEmpty else { throw ValidationError("give at least one --vary KEY=V1,V2,...") }
-        guard replications >= 1 else { throw ValidationError("--replications must be at least 1") }
+        try checkReplications(replications)
+        try checkHorizon(horizon)
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         if let shard, parseShard(shard) == nil { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
         if shard != nil && slurm != nil { throw ValidationError("--shard and --slurm exclude each other") }
@@ -83,6 +84,9 @@ struct Sweep: ParsableCommand {
             let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: scenario), policies: PlacementPolicies.names)
             let plan = try SweepPlan(yaml: yaml, file: scenario, loader: loader, variations: try parsedVariations(),
                                      replications: replications, horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) })
+            guard plan.runCount <= 10_000_000 else {
+                throw InputError(file: scenario, field: "--vary", message: "\(plan.runCount.formatted()) runs (points x replications): expected at most 10,000,000")
+            }
             if let slurm {
                 try writeSlurm(directory: slurm, plan: plan)
                 return

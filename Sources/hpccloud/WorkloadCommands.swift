@@ -63,7 +63,7 @@ struct WorkloadCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("A scenario .yaml, a trace .csv or an SWF .swf file.", valueName: "SOURCE"))
         var source: String
 
-        @Option(help: ArgumentHelp("Scenario only: override its seed (synthetic workloads depend on it).", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Scenario only: override its seed, 0 to 18446744073709551615 (synthetic workloads depend on it).", valueName: "N"))
         var seed: UInt64?
 
         @Option(name: .customLong("cores-per-vm"), help: ArgumentHelp("SWF only: vcores per VM; a job of P processors becomes ceil(P / C) VMs.", valueName: "C"))
@@ -90,8 +90,8 @@ struct WorkloadCommand: ParsableCommand {
             }
             guard skip >= 0 else { throw ValidationError("--skip must be >= 0, got \(skip)") }
             if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
-            guard let scale = Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000), scale > 0 else {
-                throw ValidationError("--time-scale must be a positive number such as 0.5, got '\(timeScale)'")
+            guard let scale = Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000), scale > 0, scale <= 1_000_000 * 1_000_000_000 else {
+                throw ValidationError("--time-scale must be a number in (0, 1000000] such as 0.5, got '\(timeScale)'")
             }
         }
 
@@ -105,15 +105,15 @@ struct WorkloadCommand: ParsableCommand {
                     guard let spec = scenario.workload else {
                         throw InputError(file: source, field: "workload", message: "missing: this scenario has no workload")
                     }
-                    loaded = try WorkloadLoader.load(spec, seed: seed ?? scenario.seed)
+                    loaded = try WorkloadLoader.load(spec, seed: seed ?? scenario.seed, file: source)
                     cloud = scenario.cloud
                 } else if source.hasSuffix(".swf") {
                     let spec = SWFImportSpec(path: source, coresPerVM: coresPerVM, lifetime: SWFImportSpec.Lifetime(rawValue: lifetime)!,
                                              timeScaleNano: Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000)!,
                                              skip: skip, limit: limit)
-                    loaded = try WorkloadLoader.load(.swf(spec), seed: 0)
+                    loaded = try WorkloadLoader.load(.swf(spec), seed: 0, file: source)
                 } else {
-                    loaded = try WorkloadLoader.load(.trace(path: source), seed: 0)
+                    loaded = try WorkloadLoader.load(.trace(path: source), seed: 0, file: source)
                 }
                 for line in loaded.reportLines { print(line) }
                 print(WorkloadStats(loaded.workload).formatted(title: "Workload: \(source)", cloud: cloud))

@@ -55,4 +55,47 @@ import TestSupport
         let blank = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--slurm", dir + "/a b"])
         #expect(blank.status == 2 && blank.stderr.contains("--slurm: expected a directory path without blanks"), "\(blank.stderr)")
     }
+
+    /// Arguments the hostile-input report found crashing, hanging or misreported: each is one line and exit 2 now.
+    @Test(arguments: [
+        (["simulate", "--seed", "-1"], "The value '-1' is invalid for '--seed <N>'"),
+        (["simulate", "--bogus"], "Unknown option '--bogus'"),
+        (["capacity", "Workloads/seed-testbed.yaml", "--target", "rejection<=0.01", "--vary-hosts", "--horizon", "nan"], "--horizon must be a positive number"),
+        (["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--horizon", "inf", "--no-db"], "--horizon must be a positive number"),
+        (["capacity", "Workloads/seed-testbed.yaml", "--target", "rejection<=-1", "--vary-rate"], "--target must be like rejection<=0.01"),
+        (["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--replications", "1000000000000", "--no-db"], "--replications must be 1 to 100000"),
+    ])
+    func badArgumentsAreOneLineAndExitTwo(arguments: [String], expected: String) throws {
+        let result = try Tool.run(arguments)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("hpccloud: error: ") && result.stderr.contains(expected), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
+    }
+
+    /// Hardware profiles that used to be accepted and print `-nan`, or silently shadow each other.
+    @Test func nonsenseHardwareIsRefused() throws {
+        let dir = try temporaryDirectory()
+        func hardware(_ edit: (String) -> String, file: String) throws -> String {
+            let copy = dir + "/hw-\(UUID().uuidString)"
+            try FileManager.default.copyItem(atPath: Fixtures.repoRoot + "/Hardware", toPath: copy)
+            let path = copy + "/" + file
+            try edit(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
+            return copy
+        }
+        let hostFile = try #require(try FileManager.default.contentsOfDirectory(atPath: Fixtures.repoRoot + "/Hardware/hosts").sorted().first)
+        let zeroGHz = try hardware({ $0.replacingOccurrences(of: #"ghz: *[0-9.]+"#, with: "ghz: 0", options: .regularExpression) }, file: "hosts/" + hostFile)
+        let ghz = try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--no-db", "--hardware", zeroGHz])
+        #expect(ghz.status == 2 && ghz.stderr.contains("ghz: expected a number in 0.001...1000.0, got 0.0"), "\(ghz.stderr)")
+
+        let twice = try hardware({ $0 }, file: "hosts/" + hostFile)
+        try FileManager.default.copyItem(atPath: twice + "/hosts/" + hostFile, toPath: twice + "/hosts/zz-copy-" + hostFile)
+        let duplicate = try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--no-db", "--hardware", twice])
+        #expect(duplicate.status == 2 && duplicate.stderr.contains("is also defined in"), "\(duplicate.stderr)")
+
+        let zeroEfficiency = try hardware({ text in
+            text.replacingOccurrences(of: #"nativeEfficiency: \{ value: [0-9.]+"#, with: "nativeEfficiency: { value: 0", options: .regularExpression)
+        }, file: "overheads.yaml")
+        let efficiency = try Tool.run(["simulate", "Workloads/hpl-work-r710.yaml", "--no-db", "--hardware", zeroEfficiency])
+        #expect(efficiency.status == 2 && efficiency.stderr.contains("nativeEfficiency.value: expected a number in 1e-06...1.0, got 0.0"), "\(efficiency.stderr)")
+    }
 }

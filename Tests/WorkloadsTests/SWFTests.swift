@@ -64,6 +64,18 @@ import Workloads
         #expect(log.workload.requests[49].arrival == Int64((raw[149][1] - raw[100][1]) * 0.5 * 1e9))
     }
 
+    /// Values the reader used to trap on (a scaled arrival past Int64, 10^17 processors): one error naming the job.
+    @Test func numbersPastTheClockOrAnyMachineAreErrors() throws {
+        let late = "1 0 -1 100 4 -1 -1 4 200 -1 1 3 -1 -1 -1 -1 -1 -1\n2 9000000000 -1 100 4 -1 -1 4 200 -1 1 3 -1 -1 -1 -1 -1 -1\n"
+        #expect { try SWFImport.parse(late, file: "t.swf", spec: SWFImportSpec(path: "t.swf", timeScaleNano: 1_000_000 * 1_000_000_000)) } throws: {
+            "\($0)" == "t.swf: job 2: its arrival (scaled by timeScale) or its runtime time is more than 100 years: past the simulated clock"
+        }
+        let huge = "1 0 -1 100 1000000000000000 -1 -1 4 200 -1 1 3 -1 -1 -1 -1 -1 -1\n"
+        #expect { try SWFImport.parse(huge, file: "t.swf", spec: SWFImportSpec(path: "t.swf")) } throws: {
+            "\($0)" == "t.swf: job 1: 1000000000000000 processors: expected at most 100000000"
+        }
+    }
+
     @Test func runtimeUnknownAndNoProcessorsAreCountedByReason() throws {
         let text = """
         ; MaxProcs: 64

@@ -27,7 +27,7 @@ import Workloads
     }
 
     func generate(_ spec: SyntheticWorkloadSpec, seed: UInt64 = 1) -> Workload {
-        SyntheticWorkload.generate(spec, streams: RandomStreams(seed: seed))
+        try! SyntheticWorkload.generate(spec, streams: RandomStreams(seed: seed))
     }
 
     func seconds(_ ns: Int64) -> Double { Double(ns) / 1e9 }

@@ -17,6 +17,11 @@ import Workloads
         }
     }
 
+    @Test func timesPastTheClockAreErrorsNotTraps() throws {
+        let error = failure(header + "1,9223372036,alice,1,1,1,hpc,fixed,9223372036,\n")
+        #expect(error?.field == "arrival" && error?.message.hasPrefix("expected at most 3155760000 seconds (100 years)") == true, "\(String(describing: error))")
+    }
+
     @Test func readsArrivalsAndResizes() throws {
         let workload = try TraceCSV.parse(header + "7,1.5,alice,3,2,0.5,hpc,dynamic,3600,\r\n\n7,2,,-2,,,,,,resize\n8,2,bob,1,1,4,common,fixed,0,arrive\n",
                                           file: "t.csv")
