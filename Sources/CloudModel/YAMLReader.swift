@@ -42,7 +42,7 @@ public struct YAMLValue {
     /// Text that reaches terminals, reports and partitions.conf comments: printable, lines and tabs allowed.
     public func string() throws -> String {
         let text = try scalarText(expecting: "a string")
-        if let bad = text.unicodeScalars.first(where: { $0 != "\n" && InputError.isControl($0) }) {
+        if let bad = text.unicodeScalars.first(where: { $0 != "\n" && TerminalText.isControl($0) }) {
             throw error("expected printable text, found the control character U+\(String(bad.value, radix: 16, uppercase: true))")
         }
         return text

@@ -89,7 +89,7 @@ public final class Controller: Sendable {
     public var op: Operator { base.op }
 
     /// - Parameters:
-    ///   - makeSimulated: builds the simulated backend and subnet manager (SimulatedHardware is not a dependency of the core).
+    ///   - simulated: builds the simulated backend and subnet manager (SimulatedHardware is not a dependency of the core).
     public init(state: OperatorState, catalog: HardwareCatalog, mode: Mode,
                 simulated: (OperatorState) -> (Backend, SubnetManager)) throws {
         self.state = state

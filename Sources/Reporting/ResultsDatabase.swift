@@ -77,6 +77,16 @@ public final class ResultsDatabase {
         try db.execute(sql: "PRAGMA application_id = \(applicationID)")
     }
 
+    /// One write transaction; an SQLite failure (a lock held past the busy timeout, a full disk)
+    /// is a `WriteError` naming the file: the run fails rather than say it was saved.
+    public func writing<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.write(body)
+        } catch let error as DatabaseError {
+            throw WriteError(path: path, reason: error.message ?? "\(error.resultCode)")
+        }
+    }
+
     /// A damaged database (a value of the wrong type, a missing table) as one line naming the file.
     public func reading<T>(_ body: (Database) throws -> T) throws -> T {
         do {

@@ -131,11 +131,7 @@ public final class RunRecorder {
 
     /// Commits what is buffered in one transaction; the buffers are emptied once it committed.
     public func flush() throws {
-        do {
-            try commit()
-        } catch let error as DatabaseError {
-            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
-        }
+        try commit()
         finished.removeAll(keepingCapacity: true)
         resizes.removeAll(keepingCapacity: true)
         samples.removeAll(keepingCapacity: true)
@@ -144,7 +140,7 @@ public final class RunRecorder {
 
     private func commit() throws {
         let requestRows = finished, resizeRows = resizes, sampleRows = samples
-        try database.queue.write { db in
+        try database.writing { db in
             let insertRequest = try db.makeStatement(sql: """
                 INSERT INTO request (runId, id, arrival, tenant, vms, vcores, kind, pinning, outcome, reason, decidedAt,
                                      hosts, span, pkey, start, "end", efficiency)
@@ -176,17 +172,13 @@ public final class RunRecorder {
         open.removeAll()
         try flush()
         let metrics = Self.metrics(summary)
-        do {
-            try database.queue.write { db in
-                for (name, value) in metrics {
-                    try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
-                }
-                try db.execute(sql: "UPDATE run SET status = ?, finishedAt = ?, summary = ? WHERE id = ?",
-                               arguments: [summary.interrupted ? "interrupted" : "complete", Self.timestamp(),
-                                           summary.formatted(title: title), runID])
+        try database.writing { db in
+            for (name, value) in metrics {
+                try db.execute(sql: "INSERT INTO metric (runId, name, value) VALUES (?, ?, ?)", arguments: [runID, name, value])
             }
-        } catch let error as DatabaseError {
-            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
+            try db.execute(sql: "UPDATE run SET status = ?, finishedAt = ?, summary = ? WHERE id = ?",
+                           arguments: [summary.interrupted ? "interrupted" : "complete", Self.timestamp(),
+                                       summary.formatted(title: title), runID])
         }
     }
 

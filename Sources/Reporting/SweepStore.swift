@@ -13,15 +13,7 @@ public struct SweepStore {
 
     /// Stores finished runs in one transaction, in the order given.
     public func record(_ results: [SweepRunResult], plan: SweepPlan, sweep: String, yaml: String) throws {
-        do {
-            try write(results, plan: plan, sweep: sweep, yaml: yaml)
-        } catch let error as DatabaseError {
-            throw WriteError(path: database.path, reason: error.message ?? "\(error.resultCode)")
-        }
-    }
-
-    private func write(_ results: [SweepRunResult], plan: SweepPlan, sweep: String, yaml: String) throws {
-        try database.queue.write { db in
+        try database.writing { db in
             for result in results {
                 let settings = plan.points[result.point].settings
                 try insert(db, sweep: sweep, point: result.point, replication: result.replication, settings: settings.map { ($0.key, $0.value) },
@@ -53,7 +45,7 @@ public struct SweepStore {
 
     /// Records `sweep`'s plan, or checks it against the one recorded: one name, one sweep.
     public func claim(sweep: String, plan: String) throws {
-        try database.queue.write { db in try Self.claim(db, sweep: sweep, plan: plan, file: database.path) }
+        try database.writing { db in try Self.claim(db, sweep: sweep, plan: plan, file: database.path) }
     }
 
     static func claim(_ db: Database, sweep: String, plan: String, file: String) throws {
@@ -68,9 +60,9 @@ public struct SweepStore {
 
     /// Whether stored runs of `sweep` can be continued by `plan` from `yaml`: the
     /// same scenario text and, at every stored point, the same settings.
-    /// - Returns: the (point, replication) pairs already stored.
-    public func resumable(sweep: String, plan: SweepPlan, yaml: String) throws -> Set<[Int]> {
-        var done = Set<[Int]>()
+    /// - Returns: the plan's run indices already stored.
+    public func resumable(sweep: String, plan: SweepPlan, yaml: String) throws -> Set<Int> {
+        var done = Set<Int>()
         for run in try runs(sweep: sweep) {
             guard run.run["scenarioYAML"] == yaml else {
                 throw InputError(file: database.path, message: "its runs of sweep '\(sweep)' were made from another scenario text: "
@@ -78,11 +70,11 @@ public struct SweepStore {
             }
             let expected = run.point < plan.points.count
                 ? Dictionary(plan.points[run.point].settings.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }) : nil
-            guard expected == run.settings else {
+            guard expected == run.settings, run.replication < plan.replications else {
                 throw InputError(file: database.path, message: "its run at point \(run.point) of sweep '\(sweep)' has settings \(run.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
-                                 + "not this sweep's: --resume needs the same --vary values")
+                                 + "not this sweep's: --resume needs the same --vary values and --replications")
             }
-            done.insert([run.point, run.replication])
+            done.insert(plan.runIndex(point: run.point, replication: run.replication))
         }
         return done
     }
@@ -151,7 +143,7 @@ public struct SweepStore {
             }
         }
         let target = SweepStore(database: try ResultsDatabase(path: output))
-        try target.database.queue.write { db in
+        try target.database.writing { db in
             for (sweep, plan) in plans { try claim(db, sweep: sweep, plan: plan, file: output) }
             for (run, _) in all {
                 let f = run.run

@@ -93,6 +93,12 @@ public final class SimulatedBackend: Backend {
     }
 }
 
+/// The simulated hardware a controller rehearses on (`Controller(mode: .simulated)`): the
+/// backend in the state's own database and partitions.conf beside the state file.
+public func simulatedHardware(beside state: OperatorState) -> (Backend, SubnetManager) {
+    (SimulatedBackend(state: state), SimulatedSubnetManager(path: state.path + ".partitions.conf", state: state))
+}
+
 /// A subnet manager for rehearsals: the same partitions.conf as OpenSM's, and
 /// a reload that programs the simulated hosts' port tables at once from it
 /// (OpenSM does the same on its next heavy sweep).

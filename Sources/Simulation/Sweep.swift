@@ -62,6 +62,9 @@ public struct SweepPlan: Sendable {
 
     public func position(ofRun index: Int) -> (point: Int, replication: Int) { (index / replications, index % replications) }
 
+    /// The inverse of `position(ofRun:)`.
+    public func runIndex(point: Int, replication: Int) -> Int { point * replications + replication }
+
     /// The runs shard `shard` of `shards` takes: every run index congruent to it.
     public func runs(shard: Int = 0, of shards: Int = 1) -> [Int] {
         Array(stride(from: shard, to: runCount, by: shards))

@@ -53,9 +53,7 @@ struct APIBench: ParsableCommand {
         let catalog = try hardware.catalog(scenarioPath: nil)
         try Operator.initialize(state: state, scenarioYAML: Self.scenario, scenarioFile: "api-bench.yaml", catalog: catalog, discovered: nil,
                                 backend: "simulated", partitions: nil)
-        let controller = try Controller(state: state, catalog: catalog, mode: .simulated) { state in
-            (SimulatedBackend(state: state), SimulatedSubnetManager(path: state.path + ".partitions.conf", state: state))
-        }
+        let controller = try Controller(state: state, catalog: catalog, mode: .simulated, simulated: simulatedHardware(beside:))
         let names = (0..<tenants).map { "bench\($0)" }
         let tokens = try names.map { name in try state.writeImmediate { try ControlSchema.addTenant($0, name: name, quota: Quota()) }.token }
         var configuration = ServeConfiguration(state: state.path)

@@ -91,9 +91,7 @@ struct ControllerOptions: ParsableArguments {
     func controller(_ configuration: ServeConfiguration) throws -> Controller {
         let state = try openState(configuration)
         let mode: Controller.Mode = configuration.backend == "agents" ? .agents(manageSubnet: configuration.manageSubnet) : .simulated
-        return try Controller(state: state, catalog: try catalog(configuration), mode: mode) { state in
-            (SimulatedBackend(state: state), SimulatedSubnetManager(path: state.path + ".partitions.conf", state: state))
-        }
+        return try Controller(state: state, catalog: try catalog(configuration), mode: mode, simulated: simulatedHardware(beside:))
     }
 }
 

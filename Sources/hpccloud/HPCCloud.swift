@@ -26,7 +26,7 @@ extension HPCCloud {
             try command.run()
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            let message = InputError.visible(Self.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " "))
+            let message = TerminalText.visible(Self.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " "))
             let names = Set(configuration.subcommands.map { $0._commandName })
             let command = CommandLine.arguments.dropFirst().first(where: names.contains).map { " \($0)" } ?? ""
             printError("hpccloud: error: \(message) (see hpccloud\(command) --help)")

@@ -100,12 +100,8 @@ func operating(_ body: () throws -> Void) throws {
     }
 }
 
-/// Control characters (escape sequences, newlines) from recorded strings never reach the terminal raw.
-func terminalSafe(_ text: String) -> String {
-    String(String.UnicodeScalarView(text.unicodeScalars.flatMap { scalar -> [Unicode.Scalar] in
-        scalar.properties.generalCategory == .control && scalar != "\n" ? Array("\\u{\(String(scalar.value, radix: 16))}".unicodeScalars) : [scalar]
-    }))
-}
+/// Control characters (escape sequences) from recorded strings never reach the terminal raw; newlines stay.
+func terminalSafe(_ text: String) -> String { TerminalText.visible(text, keepingNewlines: true) }
 
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()

@@ -103,7 +103,7 @@ struct Sweep: ParsableCommand {
                     throw InputError(file: databasePath, message: "already holds \(done.count) runs of sweep '\(sweepName)': "
                                      + "give --resume to finish it, or another --db")
                 }
-                indices.removeAll { index in done.contains([plan.position(ofRun: index).point, plan.position(ofRun: index).replication]) }
+                indices.removeAll(where: done.contains)
             }
             let terminal = isatty(STDERR_FILENO) == 1
             let finished: @Sendable (Int, Int) -> Void = { done, total in

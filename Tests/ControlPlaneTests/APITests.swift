@@ -39,9 +39,7 @@ final class LiveController: @unchecked Sendable {
         let catalog = try Fixtures.catalog()
         try Operator.initialize(state: state, scenarioYAML: Self.scenario, scenarioFile: "api-test.yaml", catalog: catalog, discovered: nil,
                                 backend: "simulated", partitions: nil)
-        controller = try Controller(state: state, catalog: catalog, mode: .simulated) { state in
-            (SimulatedBackend(state: state), SimulatedSubnetManager(path: state.path + ".partitions.conf", state: state))
-        }
+        controller = try Controller(state: state, catalog: catalog, mode: .simulated, simulated: simulatedHardware(beside:))
         tokens["operator"] = try state.writeImmediate { try ControlSchema.issueToken($0, for: Principal(name: "ops", role: .operator)) }.token
         for (name, quota) in tenants {
             tokens[name] = try state.writeImmediate { try ControlSchema.addTenant($0, name: name, quota: quota) }.token

@@ -47,11 +47,7 @@ struct Tool {
 @Suite(.serialized) struct CLITests {
     let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
 
-    func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "hpccloud-cli-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    func temporaryDirectory() throws -> String { try Fixtures.scratchDirectory("cli") }
 
     @Test func simulateWithNoScenarioRunsTheEmbeddedDefault() throws {
         let result = try Tool.run(["simulate"])

@@ -6,11 +6,7 @@ import TestSupport
 
 /// What the tool says it wrote is written: full disks, killed runs, resumed sweeps.
 @Suite(.serialized) struct DurabilityTests {
-    func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "hpccloud-durability-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    func temporaryDirectory() throws -> String { try Fixtures.scratchDirectory("durability") }
 
     /// Runs the tool with standard output to `/dev/full` (every write fails with ENOSPC).
     func runIntoAFullDisk(_ arguments: [String]) throws -> (status: Int32, stderr: String) {

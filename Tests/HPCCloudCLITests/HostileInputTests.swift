@@ -4,11 +4,7 @@ import TestSupport
 
 /// Input written to attack the sinks it reaches: terminals, shell scripts.
 @Suite struct HostileInputTests {
-    func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "hpccloud-hostile-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    func temporaryDirectory() throws -> String { try Fixtures.scratchDirectory("hostile") }
 
     @Test func escapeSequencesNeverReachTheTerminal() throws {
         let dir = try temporaryDirectory()

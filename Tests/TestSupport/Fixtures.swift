@@ -4,6 +4,13 @@ import Foundation
 
 /// Paths and loaders shared by the test targets.
 public enum Fixtures {
+    /// A new empty directory under the system's temp directory, for one test's files.
+    public static func scratchDirectory(_ label: String) throws -> String {
+        let path = NSTemporaryDirectory() + "hpccloud-\(label)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
     /// The repository root, found from this file's location.
     public static let repoRoot: String = {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
