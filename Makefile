@@ -2,6 +2,7 @@
 # make test: install what is missing, build, run every test.
 # make example-report: regenerate Reports/reference/example-report.{html,png}.
 # make bench: run the benchmark suite (release) and write Reports/benchmarks/<date>.md.
+# make fuzz: libFuzzer on every parser, FUZZ_SECONDS (600) each; see Tests/Fuzz/fuzz.sh.
 # make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
@@ -12,7 +13,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) openssl chromium slurm-wlm munge ibsim-util
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps test-deps install-packages build release demo test reproduce example-report bench clean
+.PHONY: deps test-deps install-packages build release demo test fuzz reproduce example-report bench clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
@@ -60,7 +61,13 @@ bench: release
 
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	HPCCLOUD_TEST_EVERYTHING=1 $(SWIFT) test
+
+# A separate build directory: every module is instrumented (-sanitize=fuzzer) and
+# built without a main of its own (-DFUZZING), which libFuzzer supplies.
+fuzz: deps
+	$(SWIFT) build -c release --product hpccloud --build-path .build-fuzz --sanitize=fuzzer -Xswiftc -DFUZZING
+	Tests/Fuzz/fuzz.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -107,4 +107,12 @@ public struct Usage: Equatable, Sendable {
     /// LIDs held, including build-time LIDs of switches, PF ports and prepopulated VFs.
     public var lids: Int
     public var clusters: Int
+
+    public init(physicalCores: Int, vfs: Int, pkeyEntries: Int, lids: Int, clusters: Int) {
+        self.physicalCores = physicalCores
+        self.vfs = vfs
+        self.pkeyEntries = pkeyEntries
+        self.lids = lids
+        self.clusters = clusters
+    }
 }

@@ -63,6 +63,24 @@ public enum DurableFile {
         }
     }
 
+    /// Creates `path` and its missing parents (mkdir -p); a failure (a read-only
+    /// or full disk, a file in the way) names the directory and the reason.
+    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws(WriteError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            if mkdir(prefix, mode) != 0 {
+                let code = errno
+                var status = stat()
+                // mkdir(2) reports EEXIST before EROFS for an existing path, so existing parents pass on a read-only disk.
+                guard code == EEXIST, stat(prefix, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+                    throw WriteError(path: path, errno: code == EEXIST ? ENOTDIR : code)
+                }
+            }
+            prefix += "/"
+        }
+    }
+
     /// fsync of the directory holding `path` (a rename is durable once its directory is).
     public static func syncDirectory(of path: String) {
         let directory = (path as NSString).deletingLastPathComponent

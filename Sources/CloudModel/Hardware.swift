@@ -95,7 +95,7 @@ public struct HardwareCatalog: Sendable {
     public static func load(directory: String) throws -> HardwareCatalog {
         var hcas: [String: HCAProfile] = [:]
         for file in try yamlFiles(in: directory + "/hca") {
-            let profile = try parseHCA(try YAMLValue.parse(try readText(file), file: file))
+            let profile = try parseHCA(yaml: try readText(file), file: file)
             if let other = hcas[profile.name] {
                 throw InputError(file: file, field: "name", message: "profile '\(profile.name)' is also defined in \(other.file)")
             }
@@ -103,7 +103,7 @@ public struct HardwareCatalog: Sendable {
         }
         var hostModels: [String: HostModel] = [:]
         for file in try yamlFiles(in: directory + "/hosts") {
-            let model = try parseHostModel(try YAMLValue.parse(try readText(file), file: file))
+            let model = try parseHostModel(yaml: try readText(file), file: file)
             if let other = hostModels[model.name] {
                 throw InputError(file: file, field: "name", message: "host model '\(model.name)' is also defined in \(other.file)")
             }
@@ -118,6 +118,16 @@ public struct HardwareCatalog: Sendable {
     public static func locate(searchFrom: [String]) throws -> String {
         try ProjectDirectory.locate("Hardware", containing: "hca", environment: "HPCCLOUD_HARDWARE",
                                     searchFrom: searchFrom, flag: "--hardware")
+    }
+
+    /// One HCA profile from its text (`hca/*.yaml`), as `load` reads each file.
+    public static func parseHCA(yaml: String, file: String) throws -> HCAProfile {
+        try parseHCA(try YAMLValue.parse(yaml, file: file))
+    }
+
+    /// One host model from its text (`hosts/*.yaml`), as `load` reads each file.
+    public static func parseHostModel(yaml: String, file: String) throws -> HostModel {
+        try parseHostModel(try YAMLValue.parse(yaml, file: file))
     }
 
     static func yamlFiles(in directory: String) throws -> [String] {

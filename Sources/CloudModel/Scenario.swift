@@ -22,7 +22,7 @@ public struct Scenario: Sendable {
 
 /// Reads and validates scenario files. Every problem is an `InputError` naming
 /// the file, line, column and key path.
-public struct ScenarioLoader {
+public struct ScenarioLoader: Sendable {
     public let catalog: HardwareCatalog
     /// Policy names the engine knows; `policy:` must be one of them.
     public let policies: [String]

@@ -223,6 +223,9 @@ public struct OperatorError: Error, CustomStringConvertible, Sendable {
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             OperatorError("\(path) is busy: another hpccloud command held it past the busy timeout; try again", kind: .environment)
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+            // Worded as every other file the tool cannot write.
+            OperatorError("\(path): cannot write: \(error.message ?? "\(error.resultCode)")", kind: .environment)
         default:
             OperatorError("\(path): \(error.message ?? "\(error.resultCode)")", kind: .environment)
         }

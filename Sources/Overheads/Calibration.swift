@@ -23,7 +23,12 @@ public struct HPLTable: Sendable {
     public let file: String
 
     public static func load(path: String) throws -> HPLTable {
-        let root = try YAMLValue.parse(try readText(path), file: path)
+        try parse(yaml: try readText(path), file: path)
+    }
+
+    /// A table from its text.
+    public static func parse(yaml: String, file path: String) throws -> HPLTable {
+        let root = try YAMLValue.parse(yaml, file: path)
         let map = try root.mapping(allowed: ["source", "hosts", "hostModel", "switchLink", "rpeakGFlops", "rows"])
         let rows = try map.required("rows").sequence().map { value in
             let row = try value.mapping(allowed: ["label", "native", "vms", "vcores", "pinning", "gflops", "efficiency"])

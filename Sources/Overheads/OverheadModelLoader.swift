@@ -3,7 +3,12 @@ import CloudModel
 extension OverheadModel {
     /// Reads `Hardware/overheads.yaml`, validating every key, and solves the derived shares.
     public static func load(path: String) throws -> OverheadModel {
-        let root = try YAMLValue.parse(try readText(path), file: path)
+        try parse(yaml: try readText(path), file: path)
+    }
+
+    /// The model from the text of an `overheads.yaml`.
+    public static func parse(yaml: String, file path: String) throws -> OverheadModel {
+        let root = try YAMLValue.parse(yaml, file: path)
         let map = try root.mapping(allowed: ["hpl", "encoding", "paths"])
         let hpl = try map.required("hpl").mapping(allowed: ["referenceHosts", "nativeEfficiency", "vmBase", "vmCrowding",
                                                              "dynamicPinning", "coscheduling"])

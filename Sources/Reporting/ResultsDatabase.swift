@@ -49,7 +49,14 @@ public final class ResultsDatabase {
             try Self.migrator.migrate(queue)
             try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)") }
         } catch let error as DatabaseError {
-            throw InputError(file: path, message: "not a results database (\(error.message ?? "\(error.resultCode)"))")
+            // A disk that cannot take the file is a failed write (exit 1), not bad input (exit 2).
+            let reason = error.message ?? "\(error.resultCode)"
+            switch error.resultCode {
+            case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM:
+                throw WriteError(path: path, reason: reason)
+            default:
+                throw InputError(file: path, message: "not a results database (\(reason))")
+            }
         }
     }
 

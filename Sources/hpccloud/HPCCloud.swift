@@ -4,7 +4,7 @@ import CloudModel
 import Foundation
 import Simulation
 
-@main
+/// The entry point is `Entry` (Fuzzing.swift), absent from fuzz builds, where libFuzzer supplies `main`.
 struct HPCCloud: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hpccloud",
@@ -14,7 +14,7 @@ struct HPCCloud: ParsableCommand {
         in one line naming the file, line, column and key (or the argument), and
         exits with status 2; a file the tool cannot write exits with status 1.
         """,
-        subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Serve.self, APIBench.self, TenantCommand.self, OperatorAccount.self, AgentCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self])
+        subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Serve.self, APIBench.self, TenantCommand.self, OperatorAccount.self, AgentCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self, FuzzReplay.self])
 }
 
 extension HPCCloud {
@@ -24,6 +24,7 @@ extension HPCCloud {
         do {
             var command = try parseAsRoot()
             try command.run()
+            flushStandardOutput()
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
             let message = TerminalText.visible(Self.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " "))
@@ -32,6 +33,20 @@ extension HPCCloud {
             printError("hpccloud: error: \(message) (see hpccloud\(command) --help)")
             Foundation.exit(2)
         }
+    }
+
+    /// Output that never reached a full disk or a closed file must not pass for
+    /// success (`report --csv > out.csv`): standard output is flushed and
+    /// checked before a command exits 0.
+    static func flushStandardOutput() {
+        // A failed write sets the stream's error flag (ferror(3)) even when nothing is left to
+        // flush. `stdout` is a C global that Swift 6 will not read, so it is looked up (RTLD_DEFAULT is NULL).
+        guard let symbol = dlsym(nil, "stdout"), let stream = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee else { return }
+        errno = 0
+        guard fflush(stream) != 0 || ferror(stream) != 0 else { return }
+        let reason = errno != 0 ? String(cString: strerror(errno)) : "a write failed"
+        printError("hpccloud: error: standard output: cannot write: \(reason)")
+        Foundation.exit(1)
     }
 }
 

@@ -117,7 +117,7 @@ struct ResultsOptions: ParsableArguments {
         let directory = (try? ProjectDirectory.locate("Reports", containing: "README.md", environment: "HPCCLOUD_REPORTS",
                                                       searchFrom: toolSearchStarts(), flag: "--db"))
             ?? FileManager.default.currentDirectoryPath + "/Reports"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try DurableFile.createDirectory(directory)
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -137,11 +137,7 @@ struct Sweep: ParsableCommand {
             throw InputError(file: directory, field: "--slurm",
                              message: "expected a directory path without blanks, quotes, % or control characters (sbatch directives cannot quote them), found U+\(String(bad.value, radix: 16, uppercase: true))")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw InputError(file: dir, message: "cannot create the Slurm directory: \(error.localizedDescription)")
-        }
+        try DurableFile.createDirectory(dir)
         let tool = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let scenarioPath = URL(fileURLWithPath: scenario).standardizedFileURL.path
         let hardwareDir = try hardware.catalog(scenarioPath: scenario).directory

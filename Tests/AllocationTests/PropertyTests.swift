@@ -14,7 +14,7 @@ import TestSupport
             groups.append(Fixtures.group(Int.random(in: 1...9, using: &rng),
                                          cores: Int.random(in: 2...16, using: &rng),
                                          memoryGiB: Int64.random(in: 4...64, using: &rng),
-                                         vfs: Int.random(in: 0...9, using: &rng),
+                                         vfs: Int.random(in: 0...4, using: &rng),
                                          pkeyTable: Int.random(in: 1...6, using: &rng),
                                          mode: modes.randomElement(using: &rng)!))
         }
@@ -33,52 +33,71 @@ import TestSupport
                 pinning: Bool.random(using: &rng) ? .fixed : .dynamic)
     }
 
+    /// Three parties decide every operation: the engine with its indexed policy, the
+    /// engine with the O(H) reference policy (same rules, no index), and
+    /// `ReferenceCloud`, an oracle that re-implements the rules, the rejection
+    /// reasons and the VF numbering without the engine's code.
     @Test(arguments: PlacementPolicies.names)
-    func indexedPolicyMatchesNaiveDecisionByDecision(policyName: String) {
+    func indexedPolicyMatchesNaiveAndTheOracleDecisionByDecision(policyName: String) {
         var operations = 0, accepted = 0, rejected = 0
+        var reasons: Set<RejectionReason> = []
         for seed in UInt64(1)...60 {
             var rng = TestRandom(seed: seed &* 7919)
             let cloud = Self.randomCloud(&rng)
             let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
             let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
             let naivePolicy = ReferencePolicies.make(policyName, random: TestRandomSource(seed: seed))
+            var oracle = ReferenceCloud(cloud: cloud)
+            let oracleRandom = TestRandomSource(seed: seed)
             var running: [Int64] = []
             var nextID: Int64 = 1
             for step in 0..<150 {
                 let roll = Double.random(in: 0..<1, using: &rng)
-                let a: Decision, b: Decision
+                let a: Decision, b: Decision, expected: ReferenceCloud.Outcome
                 if roll < 0.5 || running.isEmpty {
                     let request = Fixtures.request(nextID, vms: Int.random(in: 1...6, using: &rng), Self.randomShape(&rng))
                     nextID += 1
                     a = indexed.admit(request, policy: indexedPolicy)
                     b = naive.admit(request, policy: naivePolicy)
+                    expected = oracle.admit(request, policy: policyName, random: oracleRandom)
                     if case .accepted = a { running.append(request.id); accepted += 1 } else { rejected += 1 }
                 } else if roll < 0.65 {
                     let id = running.randomElement(using: &rng)!
                     let k = Int.random(in: 1...3, using: &rng)
                     a = indexed.extend(cluster: id, by: k, policy: indexedPolicy)
                     b = naive.extend(cluster: id, by: k, policy: naivePolicy)
+                    expected = oracle.extend(cluster: id, by: k, policy: policyName, random: oracleRandom)
                 } else if roll < 0.75 {
                     let id = running.randomElement(using: &rng)!
                     let k = Int.random(in: 1...4, using: &rng)
                     a = indexed.shrink(cluster: id, by: k)
                     b = naive.shrink(cluster: id, by: k)
+                    expected = oracle.shrink(cluster: id, by: k)
                 } else {
                     let id = running.remove(at: Int.random(in: 0..<running.count, using: &rng))
-                    #expect(indexed.release(cluster: id) == naive.release(cluster: id))
+                    let departed = indexed.release(cluster: id)
+                    #expect(departed == naive.release(cluster: id))
+                    #expect(oracle.release(cluster: id) == (departed != nil))
                     a = .ignored
                     b = .ignored
+                    expected = .ignored
                 }
                 operations += 1
+                if case .rejected(let reason) = a { reasons.insert(reason) }
                 #expect(a == b, "seed \(seed) step \(step): indexed \(a) vs naive \(b)")
+                #expect(ReferenceCloud.Outcome(a) == expected, "seed \(seed) step \(step): engine \(a) vs oracle \(expected)")
+                #expect(indexed.usage == oracle.usage, "seed \(seed) step \(step): usage \(indexed.usage) vs oracle \(oracle.usage)")
                 let problems = indexed.invariantViolations()
                 #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")
-                if a != b || !problems.isEmpty { return }
+                if a != b || ReferenceCloud.Outcome(a) != expected || !problems.isEmpty { return }
             }
             #expect(indexed.state == naive.state)
         }
         // The sequences must exercise both outcomes, or the comparison proves little.
         #expect(accepted > 500 && rejected > 500, "accepted \(accepted), rejected \(rejected)")
+        // Every reason the rules can give must have come up, or the oracle checked little.
+        let expectedReasons: Set<RejectionReason> = [.infeasible, .pkeySpace, .vf, .pkeyTable, .lid, .cores, .memory, .fragmented]
+        #expect(reasons == expectedReasons, "reasons seen: \(reasons.map(\.rawValue).sorted())")
         #expect(operations == 60 * 150)
     }
 

@@ -132,7 +132,7 @@ import TestSupport
         #expect(text.hasPrefix(Self.site), "\(step): the site's lines stay byte for byte")
     }
 
-    @Test func everyStepLeavesEveryPortAndEveryVFAsRecorded() throws {
+    @Test(.requires(.openSM)) func everyStepLeavesEveryPortAndEveryVFAsRecordedOnOpenSM() throws {
         let fabric = try Fabric()
         defer { fabric.stop() }
         try fabric.start()

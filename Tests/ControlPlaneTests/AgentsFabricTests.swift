@@ -217,7 +217,7 @@ import TestSupport
         return answer
     }
 
-    @Test func tenantsDriveRealOpenSMThroughAgentsAndSurviveFaults() async throws {
+    @Test(.requires(.openSM)) func tenantsDriveRealOpenSMThroughAgentsAndSurviveFaults() async throws {
         let cloud = try Cloud()
         defer {
             cloud.stop()

@@ -12,7 +12,7 @@ import TestSupport
     func runIntoAFullDisk(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
         let process = Tool.process(arguments)
         let err = Pipe()
-        process.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
         process.standardError = err
         try process.run()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -29,6 +29,20 @@ import TestSupport
         }
         let missing = try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--decisions", "/proc/no-such-dir/d.csv", "--no-db"])
         #expect(missing.status == 1 && missing.stderr.hasPrefix("hpccloud: error: /proc/no-such-dir/d.csv: cannot write: "), "\(missing.stderr)")
+    }
+
+    /// What commands print for scripts (`report --csv > out.csv`) is checked like any file.
+    @Test func standardOutputThatCannotBeWrittenFailsTheCommand() throws {
+        let db = try temporaryDirectory() + "/r.sqlite"
+        #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--horizon", "20", "--db", db]).status == 0)
+        for command in [["report", db, "--csv", "request"], ["report", db], ["workload", "stats", "Workloads/traces/lublin_256.swf"],
+                        ["limits", "Workloads/seed-testbed.yaml"], ["simulate", "Workloads/seed-testbed.yaml", "--no-db"],
+                        ["scenarios"]] {
+            let (status, stderr) = try runIntoAFullDisk(command)
+            #expect(status == 1, "\(command): \(stderr)")
+            let line = try #require(stderr.split(separator: "\n").last.map(String.init), "\(command): nothing on stderr")
+            #expect(line.hasPrefix("hpccloud: error: standard output: cannot write: "), "\(command): \(stderr)")
+        }
     }
 
     @Test func aReportThatCannotBeWrittenSaysSo() throws {

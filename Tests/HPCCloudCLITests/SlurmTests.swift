@@ -22,7 +22,7 @@ import TestSupport
         return Shell(status: result.status, output: result.output)
     }
 
-    @Test func aShardedSweepOnSlurmEqualsTheWholeRun() throws {
+    @Test(.requires(.slurm)) func aShardedSweepOnSlurmEqualsTheWholeRunAsRoot() throws {
         try #require(getuid() == 0, "the Slurm test starts munged, slurmctld and slurmd, which needs root (CI runs as root)")
         for tool in ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged"] {
             try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: `make test` installs slurm-wlm and munge")

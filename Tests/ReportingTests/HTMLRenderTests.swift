@@ -28,7 +28,7 @@ import TestSupport
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
-    @Test func theReportRendersWithItsCharts() throws {
+    @Test(.requires(.chromium)) func theReportRendersWithItsChartsInChromium() throws {
         let directory = NSTemporaryDirectory() + "hpccloud-html-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let database = try ResultsDatabase(path: directory + "/runs.sqlite")
