@@ -224,10 +224,12 @@ extension Operator {
                             try self.subnetManager.reload()
                             try self.state.setMeta(["subnetManagerReloadPending": "0"])
                         }
+                        // A subnet manager that never got (or re-read) its configuration programs no port: nothing to wait for.
+                        blocked = !configWritten
                     } else if targets.contains(where: { portsDisagree($0, desires[$0.index], actual[$0.index], tenantPKeys: tenantPKeys) }) {
-                        _ = try run(Change(kind: .reload, detail: "a port's pkeys disagree with the configuration"), nil, &report) {
+                        blocked = !(try run(Change(kind: .reload, detail: "a port's pkeys disagree with the configuration"), nil, &report) {
                             try self.subnetManager.reload()
-                        }
+                        })
                     } else {
                         configWritten = true
                     }

@@ -131,7 +131,14 @@ struct Serve: ParsableCommand {
                 try await ControlServer.run(controller: controller, configuration: config, logger: logger) { port in
                     logger.info("listening", metadata: ["address": "\(config.host):\(port)", "backend": "\(config.backend)",
                                                         "tls": "\(config.certificate != nil)"])
-                    if let portFile { try? AtomicFile.write("\(port)\n", to: portFile) }
+                    // Whoever waits for the port file would wait forever: a file that cannot be written stops the controller.
+                    guard let portFile else { return }
+                    do {
+                        try AtomicFile.write("\(port)\n", to: portFile)
+                    } catch {
+                        printError("hpccloud: error: \(error)")
+                        Foundation.exit(1)
+                    }
                 }
             }
         }

@@ -150,8 +150,7 @@ import TestSupport
         let sm: StandInSM
 
         init() throws {
-            let directory = NSTemporaryDirectory() + "hpccloud-connectx-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let directory = try Fixtures.scratchDirectory("connectx")
             let a = FakeSysfs(), b = FakeSysfs(), c = FakeSysfs()
             mlx4 = [a.addMLX4(nodeGUID: 0x0002_c903_00a1_0000, vfs: 4, seed: 1),
                     b.addMLX4(nodeGUID: 0x0002_c903_00b2_0000, vfs: 4, ports: 2, seed: 2)]

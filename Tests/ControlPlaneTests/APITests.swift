@@ -33,8 +33,7 @@ final class LiveController: @unchecked Sendable {
     """
 
     init(tenants: [String: Quota] = [:], tls: (certificate: String, key: String)? = nil) async throws {
-        directory = NSTemporaryDirectory() + "hpccloud-api-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Fixtures.scratchDirectory("api")
         state = try OperatorState(path: directory + "/state.sqlite", migrations: ControlSchema.migrations)
         let catalog = try Fixtures.catalog()
         try Operator.initialize(state: state, scenarioYAML: Self.scenario, scenarioFile: "api-test.yaml", catalog: catalog, discovered: nil,

@@ -19,8 +19,7 @@ import TestSupport
         let python = try #require(Self.python(), "python3 is missing")
         let check = try CleanSpawn.run(python, ["-m", "schemathesis.cli", "--version"], timeout: 60, directory: "/")
         try #require(check.status == 0, "schemathesis is missing: `make test` installs it (python3 -m pip install schemathesis): \(check.output)")
-        let dir = NSTemporaryDirectory() + "hpccloud-fuzz-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Fixtures.scratchDirectory("fuzz")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try """
         name: fuzz

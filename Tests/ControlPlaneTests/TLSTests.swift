@@ -12,8 +12,7 @@ import TestSupport
 /// is refused unless `--insecure`.
 @Suite struct TLSTests {
     @Test func theControllerServesHTTPSWithTheGivenCertificate() async throws {
-        let dir = NSTemporaryDirectory() + "hpccloud-tls-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Fixtures.scratchDirectory("tls")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for arguments in [
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=hpccloud test CA"],

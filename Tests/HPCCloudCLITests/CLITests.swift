@@ -14,9 +14,7 @@ struct Tool {
 
     /// Where runs without --db write their results during the tests (not the repository's Reports/).
     static let reports: String = {
-        let path = NSTemporaryDirectory() + "hpccloud-cli-reports-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        (try? Fixtures.scratchDirectory("cli-reports")) ?? NSTemporaryDirectory()
     }()
 
     static func process(_ arguments: [String], in directory: String = Fixtures.repoRoot) -> Process {

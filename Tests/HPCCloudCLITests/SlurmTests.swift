@@ -27,7 +27,7 @@ import TestSupport
         for tool in ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged"] {
             try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: `make test` installs slurm-wlm and munge")
         }
-        let dir = NSTemporaryDirectory() + "hpccloud-slurm-\(UUID().uuidString)"
+        let dir = try Fixtures.scratchDirectory("slurm")
         for sub in ["state", "spool", "log", "job"] {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
         }

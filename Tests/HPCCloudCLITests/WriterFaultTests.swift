@@ -17,6 +17,8 @@ import TestSupport
     struct Writer: CustomTestStringConvertible, Sendable {
         let name: String
         let arguments: [String]
+        /// `apply` reports each change on stdout, a failed one as `FAILED: ...`, and exits 1.
+        var reportsOnStandardOutput = false
         var testDescription: String { name }
     }
 
@@ -24,6 +26,8 @@ import TestSupport
     static let inputs: String = {
         let directory = (try? Fixtures.scratchDirectory("writer-inputs")) ?? NSTemporaryDirectory()
         _ = try? Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--horizon", "50", "--db", directory + "/r.sqlite"])
+        _ = try? Tool.run(["cluster", "create", "--tenant", "a", "--vms", "2", "--vcores", "1", "--scenario", "Workloads/seed-testbed.yaml",
+                           "--state", directory + "/lab.db"])
         return directory
     }()
 
@@ -38,13 +42,16 @@ import TestSupport
                                                   "--replications", "1", "--slurm", "OUT/slurm"]),
         Writer(name: "merge --into", arguments: ["merge", "IN/r.sqlite", "--into", "OUT/all.sqlite"]),
         Writer(name: "reproduce paper --out", arguments: ["reproduce", "paper", "--out", "OUT/p.md"]),
+        Writer(name: "apply --partitions", arguments: ["apply", "--state", "IN/lab.db", "--partitions", "OUT/partitions.conf"],
+               reportsOnStandardOutput: true),
         Writer(name: "cluster create --state", arguments: ["cluster", "create", "--tenant", "a", "--vms", "1", "--vcores", "1",
                                                            "--scenario", "Workloads/seed-testbed.yaml", "--state", "OUT/lab.db"]),
     ]
 
     /// Runs `arguments` with OUT on a fresh tmpfs of `kib` KiB (filled first when `fill`, mounted
     /// read-only when `readOnly`), IN at the inputs; copies what OUT holds to `keep` afterwards.
-    static func run(_ arguments: [String], kib: Int = 256, fill: Bool, readOnly: Bool, keep: String? = nil) throws -> (status: Int32, output: String, out: String) {
+    static func run(_ arguments: [String], kib: Int = 256, fill: Bool, readOnly: Bool, keep: String? = nil,
+                    showStandardOutput: Bool = false) throws -> (status: Int32, output: String, out: String) {
         let scratch = try Fixtures.scratchDirectory("writer-fault")
         let out = scratch + "/disk"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -55,7 +62,7 @@ import TestSupport
         let script = """
             mount -t tmpfs -o size=\(kib)k\(readOnly ? ",ro" : "") hpccloud-test \(quote(out)) || exit 99
             \(fill ? "dd if=/dev/zero of=\(quote(out))/filler bs=4k >/dev/null 2>&1" : ":")
-            \(command) >/dev/null
+            \(command)\(showStandardOutput ? "" : " >/dev/null")
             status=$?
             \(keep.map { "cp -a \(quote(out))/. \(quote($0))/ 2>/dev/null" } ?? ":")
             exit $status
@@ -69,9 +76,17 @@ import TestSupport
 
     @Test(.requires(.rootWithMounts), arguments: writers, Disk.allCases)
     func aWriterThatCannotWriteSaysSoInOneLineAsRoot(_ writer: Writer, disk: Disk) throws {
-        let (status, output, out) = try Self.run(writer.arguments, fill: disk == .full, readOnly: disk == .readOnly)
-        let lines = output.split(separator: "\n")
+        let (status, output, out) = try Self.run(writer.arguments, fill: disk == .full, readOnly: disk == .readOnly,
+                                                 showStandardOutput: writer.reportsOnStandardOutput)
         #expect(status == 1, "\(writer.name) on a \(disk) disk: exit \(status): \(output)")
+        if writer.reportsOnStandardOutput {
+            let failures = output.split(separator: "\n").filter { $0.hasPrefix("FAILED: ") }
+            #expect(failures.count == 1 && failures[0].contains("\(out)/partitions.conf: cannot write"), "\(writer.name) on a \(disk) disk: \(output)")
+            // Nothing was waited for: the subnet manager never got its configuration.
+            #expect(!output.contains("waiting for the subnet manager"), "\(output)")
+            return
+        }
+        let lines = output.split(separator: "\n")
         #expect(lines.count == 1 && output.hasPrefix("hpccloud: error: \(out)") && output.contains("cannot write"),
                 "\(writer.name) on a \(disk) disk: \(output)")
     }

@@ -22,8 +22,7 @@ final class Rehearsal: @unchecked Sendable {
     """
 
     init(scenario: String = Rehearsal.scenario, site: String? = nil) throws {
-        directory = NSTemporaryDirectory() + "hpccloud-operations-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Fixtures.scratchDirectory("operations")
         partitions = directory + "/partitions.conf"
         if let site { try site.write(toFile: partitions, atomically: true, encoding: .utf8) }
         state = try OperatorState(path: directory + "/state.sqlite")

@@ -29,8 +29,7 @@ import TestSupport
     }
 
     @Test(.requires(.chromium)) func theReportRendersWithItsChartsInChromium() throws {
-        let directory = NSTemporaryDirectory() + "hpccloud-html-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Fixtures.scratchDirectory("html")
         let database = try ResultsDatabase(path: directory + "/runs.sqlite")
         let scenario = try Fixtures.loader().load(path: Fixtures.repoRoot + "/Workloads/seed-testbed.yaml")
         for policy in ["first-fit", "worst-fit"] {

@@ -21,7 +21,7 @@ public final class IBSimFabric {
         for tool in Self.tools {
             try #require(FileManager.default.fileExists(atPath: tool), "\(tool) is missing: make test installs opensm, ibsim-utils, libumad2sim0, infiniband-diags")
         }
-        dir = NSTemporaryDirectory() + "hpccloud-\(name)-\(UUID().uuidString)"
+        dir = try Fixtures.scratchDirectory(name)
         try FileManager.default.createDirectory(atPath: dir + "/osm", withIntermediateDirectories: true)
         environment = ["LD_PRELOAD": Self.umad2sim, "OSM_TMP_DIR": dir + "/osm", "OSM_CACHE_DIR": dir + "/osm",
                        "IBSIM_SOCKNAME": "hpccloud-" + UUID().uuidString.prefix(8)]
