@@ -33,11 +33,29 @@ public final class ResultsDatabase {
     /// a file that is not an HPCCloud results database (another SQLite
     /// database, such as the operator's state, or not SQLite at all), and one
     /// written by a newer hpccloud.
-    /// - Parameter busyTimeout: how long a write waits for a reader's lock (`hpccloud report` beside a run).
-    public init(path: String, busyTimeout: TimeInterval = 60) throws {
+    /// - Parameters:
+    ///   - busyTimeout: how long a write waits for a reader's lock (`hpccloud report` beside a run).
+    ///   - readOnly: for readers (`report`, `merge`'s inputs): nothing is written, so a database on a
+    ///     read-only disk or an archive can be read; one of an older schema is refused, not upgraded.
+    public init(path: String, busyTimeout: TimeInterval = 60, readOnly: Bool = false) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
+        configuration.readonly = readOnly
+        if readOnly {
+            do {
+                queue = try DatabaseQueue(path: path, configuration: configuration)
+                try queue.read { db in
+                    try Self.checkIdentity(db, path: path, readOnly: true)
+                    guard try Self.migrator.hasCompletedMigrations(db) else {
+                        throw InputError(file: path, message: "written by an older hpccloud: open it once with simulate --db or merge (which upgrade it) and read it again")
+                    }
+                }
+            } catch let error as DatabaseError {
+                throw InputError(file: path, message: "not a results database (\(error.message ?? "\(error.resultCode)"))")
+            }
+            return
+        }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
             try queue.writeWithoutTransaction { db in
@@ -60,7 +78,7 @@ public final class ResultsDatabase {
         }
     }
 
-    static func checkIdentity(_ db: Database, path: String) throws {
+    static func checkIdentity(_ db: Database, path: String, readOnly: Bool = false) throws {
         let application = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
         let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         if application == applicationID {
@@ -76,12 +94,12 @@ public final class ResultsDatabase {
         if application == 0 && tables.contains("run") && tables.contains("grdb_migrations") {
             legacy = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").contains("v1-runs-requests-samples")
         }
-        guard application == 0 && (tables.isEmpty || legacy) else {
+        guard application == 0 && ((tables.isEmpty && !readOnly) || legacy) else {
             let what = application != 0 ? "application id 0x\(String(UInt32(bitPattern: application), radix: 16))"
                 : "tables " + tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", ..." : "")
             throw InputError(file: path, message: "not an HPCCloud results database (\(what)); it is left as it is: give a new file")
         }
-        try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+        if !readOnly { try db.execute(sql: "PRAGMA application_id = \(applicationID)") }
     }
 
     /// One write transaction; an SQLite failure (a lock held past the busy timeout, a full disk)

@@ -126,7 +126,7 @@ public struct SweepStore {
         var all: [(StoredRun, key: String)] = []
         for input in inputs {
             guard FileManager.default.fileExists(atPath: input) else { throw InputError(file: input, message: "no such results database") }
-            for run in try SweepStore(database: try ResultsDatabase(path: input)).runs() {
+            for run in try SweepStore(database: try ResultsDatabase(path: input, readOnly: true)).runs() {
                 all.append((run, "\(run.sweep)#\(run.point)#\(run.replication)"))
             }
         }
@@ -136,7 +136,7 @@ public struct SweepStore {
         all.sort { ($0.0.sweep, $0.0.point, $0.0.replication) < ($1.0.sweep, $1.0.point, $1.0.replication) }
         var plans: [(String, String)] = []
         for input in inputs {
-            plans += try ResultsDatabase(path: input).reading { db in
+            plans += try ResultsDatabase(path: input, readOnly: true).reading { db in
                 try Row.fetchAll(db, sql: "SELECT sweep, plan FROM sweepPlan ORDER BY sweep").map {
                     (try $0.decode(String.self, forColumn: "sweep"), try $0.decode(String.self, forColumn: "plan"))
                 }

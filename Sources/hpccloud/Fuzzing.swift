@@ -67,11 +67,14 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
             let path = NSTemporaryDirectory() + "hpccloud-fuzz-\(getpid()).sqlite"
             for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
             guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { fatalError("cannot write \(path)") }
-            Self.refusedInOneLine {
-                let report = Report(database: try ResultsDatabase(path: path, busyTimeout: 0))
-                _ = try report.runs()
-                for table in ResultsDatabase.tables { _ = try report.csv(table: table) }
-                _ = try report.html(title: "fuzz")
+            // As `report` reads it (read-only), then as `simulate --db` and `merge` open it (checked, migrated).
+            for readOnly in [true, false] {
+                Self.refusedInOneLine {
+                    let report = Report(database: try ResultsDatabase(path: path, busyTimeout: 0, readOnly: readOnly))
+                    _ = try report.runs()
+                    for table in ResultsDatabase.tables { _ = try report.csv(table: table) }
+                    _ = try report.html(title: "fuzz")
+                }
             }
         }
     }

@@ -32,7 +32,7 @@ struct ReportCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: database) else {
                 throw InputError(file: database, message: "no such results database")
             }
-            let report = Report(database: try ResultsDatabase(path: database))
+            let report = Report(database: try ResultsDatabase(path: database, readOnly: true))
             if let csv {
                 print(try report.csv(table: csv, runID: runID), terminator: "")
             }

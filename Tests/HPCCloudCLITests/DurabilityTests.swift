@@ -45,6 +45,20 @@ import TestSupport
         }
     }
 
+    /// `report` and `merge` read their inputs read-only: not a byte of them changes.
+    @Test func readingADatabaseLeavesItByteForByte() throws {
+        let directory = try temporaryDirectory()
+        let db = directory + "/r.sqlite"
+        #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--horizon", "20", "--db", db]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: db))
+        for command in [["report", db], ["report", db, "--csv", "request"], ["report", db, "--html", directory + "/r.html"],
+                        ["merge", db, "--into", directory + "/all.sqlite"]] {
+            let result = try Tool.run(command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before, "\(command) changed its input")
+        }
+    }
+
     @Test func aReportThatCannotBeWrittenSaysSo() throws {
         let db = try temporaryDirectory() + "/r.sqlite"
         #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--db", db]).status == 0)

@@ -91,6 +91,21 @@ import TestSupport
                 "\(writer.name) on a \(disk) disk: \(output)")
     }
 
+    /// Reading writes nothing: `report` reads a database on a read-only disk (an archive, a mounted share).
+    @Test(.requires(.rootWithMounts))
+    func aReportReadsADatabaseOnAReadOnlyDiskAsRoot() throws {
+        let scratch = try Fixtures.scratchDirectory("writer-fault-ro")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try FileManager.default.createDirectory(atPath: scratch + "/disk", withIntermediateDirectories: true)
+        let script = """
+            mount -t tmpfs hpccloud-test '\(scratch)/disk' && cp '\(Self.inputs)/r.sqlite' '\(scratch)/disk/' &&
+            mount -o remount,ro '\(scratch)/disk' && '\(Tool.binary)' report '\(scratch)/disk/r.sqlite' --csv run
+            """
+        let result = try CleanSpawn.run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", script], timeout: 60, directory: Fixtures.repoRoot)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.hasPrefix("id,scenario,"), "\(result.output)")
+    }
+
     /// A disk that fills part way through a run: the run fails, and what was committed says it is not complete.
     @Test(.requires(.rootWithMounts))
     func aDiskThatFillsDuringARunFailsItAsRoot() throws {
