@@ -53,6 +53,10 @@ public final class ResultsDatabase {
                 }
             } catch let error as DatabaseError {
                 throw InputError(file: path, message: "not a results database (\(error.message ?? "\(error.resultCode)"))")
+            } catch let error as InputError {
+                throw error
+            } catch {
+                throw Self.damaged(path, error)
             }
             return
         }
@@ -75,7 +79,16 @@ public final class ResultsDatabase {
             default:
                 throw InputError(file: path, message: "not a results database (\(reason))")
             }
+        } catch let error as InputError {
+            throw error
+        } catch {
+            throw Self.damaged(path, error)
         }
+    }
+
+    /// A value of the wrong type where the checks or migrations read one (a NULL migration name, found by fuzzing).
+    static func damaged(_ path: String, _ error: any Error) -> InputError {
+        InputError(file: path, message: "damaged results database: \(String(describing: error).prefix(200))")
     }
 
     static func checkIdentity(_ db: Database, path: String, readOnly: Bool = false) throws {
@@ -121,7 +134,7 @@ public final class ResultsDatabase {
         } catch let error as DatabaseError {
             throw InputError(file: path, message: "damaged results database: \(error.message ?? "\(error.resultCode)")")
         } catch {
-            throw InputError(file: path, message: "damaged results database: \(String(describing: error).prefix(200))")
+            throw Self.damaged(path, error)
         }
     }
 

@@ -67,9 +67,10 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
             let path = NSTemporaryDirectory() + "hpccloud-fuzz-\(getpid()).sqlite"
             for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
             guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { fatalError("cannot write \(path)") }
-            // As `report` reads it (read-only), then as `simulate --db` and `merge` open it (checked, migrated).
+            // As `report` reads it (read-only), then as `simulate --db` and `merge` open it (checked, migrated):
+            // there a file SQLite will not write (a header's write version above 2) is a write error, exit 1.
             for readOnly in [true, false] {
-                Self.refusedInOneLine {
+                Self.refusedInOneLine(orUnwritable: !readOnly) {
                     let report = Report(database: try ResultsDatabase(path: path, busyTimeout: 0, readOnly: readOnly))
                     _ = try report.runs()
                     for table in ResultsDatabase.tables { _ = try report.csv(table: table) }
@@ -99,10 +100,12 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
         _ = try Run(scenario: cloud, workload: workload).simulate()
     }
 
-    private static func refusedInOneLine(_ body: () throws -> Void) {
+    private static func refusedInOneLine(orUnwritable writeErrors: Bool = false, _ body: () throws -> Void) {
         do {
             try body()
         } catch let error as InputError {
+            checkOneLine("\(error)")
+        } catch let error as WriteError where writeErrors {
             checkOneLine("\(error)")
         } catch {
             fatalError("refused with \(type(of: error)), not an InputError: \(error)")

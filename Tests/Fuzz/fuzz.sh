@@ -10,7 +10,9 @@ binary=${FUZZ_BINARY:-.build-fuzz/release/hpccloud}
 seconds=${FUZZ_SECONDS:-600}
 targets=${FUZZ_TARGETS:-"scenario hardware overheads trace swf arguments results"}
 found=0
-printf '%-10s %8s %12s %10s %8s %8s %6s\n' target seconds inputs "inputs/s" corpus crashes hangs
+# Swift's own crash reporter would take the trap before libFuzzer, which then keeps no input.
+export SWIFT_BACKTRACE=enable=no
+printf '%-10s %8s %12s %10s %8s %8s %8s %6s\n' target seconds inputs "inputs/s" edges corpus crashes hangs
 for target in $targets; do
     corpus=.build-fuzz/corpus/$target findings=.build-fuzz/findings/$target log=.build-fuzz/fuzz-$target.log
     mkdir -p "$corpus" "$findings"
@@ -19,8 +21,11 @@ for target in $targets; do
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
     crashes=$(ls "$findings" | grep -c -E '^(crash|oom|leak)-' || true)
     hangs=$(ls "$findings" | grep -c -E '^(timeout|slow-unit)-' || true)
-    printf '%-10s %8s %12s %10s %8s %8s %6s\n' "$target" "$seconds" "$(stat number_of_executed_units)" \
-        "$(stat average_exec_per_sec)" "$(ls "$corpus" | wc -l)" "$crashes" "$hangs"
+    edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    # A run that stopped without its final statistics died in a way libFuzzer did not catch: a finding too.
+    [ -n "$(stat number_of_executed_units)" ] || crashes=$((crashes + 1))
+    printf '%-10s %8s %12s %10s %8s %8s %8s %6s\n' "$target" "$seconds" "$(stat number_of_executed_units)" \
+        "$(stat average_exec_per_sec)" "$edges" "$(ls "$corpus" | wc -l)" "$crashes" "$hangs"
     [ "$crashes" -eq 0 ] && [ "$hangs" -eq 0 ] || { found=1; grep -E 'ERROR|Fatal|==[0-9]+==|SUMMARY' "$log" | head -5; }
 done
 exit $found

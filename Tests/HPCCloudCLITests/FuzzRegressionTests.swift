@@ -19,4 +19,12 @@ import TestSupport
         #expect(result.status == 0, "\(target): exit \(result.status); last input: \(result.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))")
         #expect(result.stdout == "\(count) inputs, no crash\n", "\(result.stdout)")
     }
+
+    /// The first finding (a NULL migration name in a results database) is one line of bad input for `report`.
+    @Test func aDamagedMigrationTableIsBadInput() throws {
+        let path = Fixtures.repoRoot + "/Tests/Fuzz/Crashers/results/null-migration-identifier.sqlite"
+        let result = try Tool.run(["report", path])
+        #expect(result.status == 2 && result.stderr.hasPrefix("hpccloud: error: \(path): damaged results database: ")
+                && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
 }
