@@ -261,12 +261,13 @@ public struct Report {
 }
 
 extension DatabaseValue {
-    /// The value as text, unquoted: "" for NULL, integers as digits, reals to 9 significant digits.
+    /// The value as text, unquoted: "" for NULL, integers as digits, reals in the shortest form
+    /// that reads back as the same double (Swift's description), so a CSV loses no digit.
     var plainText: String {
         switch storage {
         case .null: ""
         case .int64(let i): String(i)
-        case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(format: "%.0f", d) : String(format: "%.9g", d)
+        case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(format: "%.0f", d) : d.description
         case .string(let s): s
         case .blob(let data): data.base64EncodedString()
         }

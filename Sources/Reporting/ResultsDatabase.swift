@@ -4,7 +4,7 @@ import GRDB
 
 /// The tool's version, stored with every run.
 public enum ToolVersion {
-    public static let string = "hpccloud 0.5.0"
+    public static let string = "hpccloud 0.6.0"
 }
 
 /// One SQLite file of run results (GRDB, named migrations). Several runs may

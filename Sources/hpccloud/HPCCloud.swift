@@ -2,6 +2,7 @@ import Allocation
 import ArgumentParser
 import CloudModel
 import Foundation
+import Reporting
 import Simulation
 
 /// The entry point is `Entry` (Fuzzing.swift), absent from fuzz builds, where libFuzzer supplies `main`.
@@ -14,6 +15,8 @@ struct HPCCloud: ParsableCommand {
         in one line naming the file, line, column and key (or the argument), and
         exits with status 2; a file the tool cannot write exits with status 1.
         """,
+        // The same string every run records in its results database.
+        version: ToolVersion.string,
         subcommands: [Simulate.self, Replay.self, Sweep.self, Merge.self, Capacity.self, ReportCommand.self, Limits.self, Bench.self, Fabric.self, ClusterCommand.self, HostCommand.self, Plan.self, Apply.self, Reconcile.self, Journal.self, Partitions.self, Serve.self, APIBench.self, TenantCommand.self, OperatorAccount.self, AgentCommand.self, Scenarios.self, WorkloadCommand.self, Reproduce.self, FuzzReplay.self])
 }
 

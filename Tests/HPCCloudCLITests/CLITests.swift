@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 import Testing
 import TestSupport
 
@@ -237,6 +238,11 @@ struct Tool {
         #expect(stderr.contains("interrupted; the results database marks the run incomplete"))
         let listing = try Tool.run(["report", path])
         #expect(listing.stdout.contains("interrupted (incomplete)"), "\(listing.stdout)")
+    }
+
+    @Test func versionIsTheOneRunsRecord() throws {
+        let result = try Tool.run(["--version"])
+        #expect(result.status == 0 && result.stdout == ToolVersion.string + "\n", "\(result.stdout)\(result.stderr)")
     }
 
     @Test func capacityOnThe64HostScenarioNamesTheBindingLimit() throws {

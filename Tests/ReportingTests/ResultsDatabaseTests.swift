@@ -168,6 +168,22 @@ import TestSupport
         #expect(!csv.contains(",=HYPERLINK"))
     }
 
+    /// Every real in a CSV reads back as the stored double (9 significant digits lost whole seconds late in a run).
+    @Test func realsInCSVKeepEveryDigit() throws {
+        let database = try ResultsDatabase(path: temporaryPath("digits.sqlite"))
+        _ = try record(try run(), into: database)
+        let values: [Double] = [1_635_674.575160123, 0.1, 1.0 / 3.0, 123_456_789.123_456_7, 2.5e-7, 1e300]
+        for (i, value) in values.enumerated() {
+            try database.queue.write { try $0.execute(sql: "UPDATE request SET arrival = ? WHERE rowid = ?", arguments: [value, i + 1]) }
+        }
+        let lines = try Report(database: database).csv(table: "request").split(separator: "\n")
+        let column = try #require(lines[0].split(separator: ",").firstIndex(of: "arrival"))
+        for (i, value) in values.enumerated() {
+            let field = String(lines[i + 1].split(separator: ",", omittingEmptySubsequences: false)[column])
+            #expect(Double(field) == value, "\(field) for \(value)")
+        }
+    }
+
     @Test func textFromTheDatabaseIsEscapedInHTML() throws {
         let database = try ResultsDatabase(path: temporaryPath("html.sqlite"))
         _ = try record(try run(), into: database)
