@@ -22,7 +22,7 @@ import TestSupport
 
     /// The first finding (a NULL migration name in a results database) is one line of bad input for `report`.
     @Test func aDamagedMigrationTableIsBadInput() throws {
-        let path = Fixtures.repoRoot + "/Tests/Fuzz/Crashers/results/null-migration-identifier.sqlite"
+        let path = Fixtures.repoRoot + "/Tests/Fuzz/Crashers/results/null-migration-identifier"
         let result = try Tool.run(["report", path])
         #expect(result.status == 2 && result.stderr.hasPrefix("hpccloud: error: \(path): damaged results database: ")
                 && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
