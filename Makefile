@@ -8,8 +8,9 @@ SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
 # The tests also render the HTML report in headless Chromium, run a sweep on a
 # single-node Slurm (slurmctld, slurmd, munged started by the test), run the
-# real OpenSM on an ibsim fabric, and fuzz the controller's API with schemathesis (PyPI).
-TEST_APT_PACKAGES := $(APT_PACKAGES) openssl chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags iproute2
+# real OpenSM on an ibsim fabric, fuzz the controller's API with schemathesis (PyPI), run the
+# Python policies (python3) and turn figures into PDFs (rsvg-convert, librsvg2-bin).
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3 librsvg2-bin openssl chromium slurm-wlm munge ibsim-utils libumad2sim0 opensm infiniband-diags iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 

@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
-//   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel}
+//   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel, ExternalPolicies}
+//   ExternalPolicies (policies that are programs: JSON lines over pipes) -> {Allocation, CloudModel}
 //   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
 //   SimKernel -> CGSL (its own 4-ary event heap)
 //   Operations (operator core: state, plan/apply, protocols) -> {Allocation, GRDB};  SimulatedHardware -> Operations;
@@ -46,7 +47,9 @@ let package = Package(
         .target(name: "Allocation", dependencies: ["CloudModel"], swiftSettings: hotPath),
         .target(name: "Workloads", dependencies: ["SimKernel", "CloudModel"]),
         .target(name: "Overheads", dependencies: ["CloudModel"]),
-        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads"],
+        // Policies that are programs (the JSON-lines protocol of policies/PROTOCOL.md).
+        .target(name: "ExternalPolicies", dependencies: ["Allocation", "CloudModel"]),
+        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads", "ExternalPolicies"],
                 swiftSettings: hotPath),
         .target(name: "Reporting", dependencies: [
             "Simulation", "CloudModel", "Allocation", "SimKernel", .product(name: "GRDB", package: "GRDB.swift"),
@@ -98,6 +101,7 @@ let package = Package(
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "CloudModel", "SimKernel", "TestSupport", "CGSL"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "OverheadsTests", dependencies: ["Overheads", "CloudModel", "TestSupport"]),
+        .testTarget(name: "ExternalPoliciesTests", dependencies: ["ExternalPolicies", "Allocation", "CloudModel", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Simulation", "TestSupport",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),

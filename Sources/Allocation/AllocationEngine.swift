@@ -22,6 +22,7 @@ public final class AllocationEngine {
         var usedPhysicalCores: Int
         var usedVFsTotal: Int
         var usedPKeyEntriesTotal: Int
+        var usedMemoryMiBTotal: Int64 = 0
         /// Hosts that take no new VMs (an operator's drain); their running VMs stay.
         var drained: [Bool]
         /// Resources held outside any cluster (a production backend's quarantine and
@@ -171,13 +172,13 @@ public final class AllocationEngine {
 
     /// What is in use now, subnet- and cloud-wide.
     public var usage: Usage {
-        Usage(physicalCores: state.usedPhysicalCores, vfs: state.usedVFsTotal,
+        Usage(physicalCores: state.usedPhysicalCores, memoryMiB: state.usedMemoryMiBTotal, vfs: state.usedVFsTotal,
               pkeyEntries: state.usedPKeyEntriesTotal, lids: state.lidsInUse, clusters: state.clusters.count)
     }
 
     /// What the cloud has in all (pkey entries exclude each host's default entry).
     public var capacity: Usage {
-        Usage(physicalCores: cores.reduce(0, +), vfs: vfs.reduce(0, +), pkeyEntries: pkeyEntries.reduce(0, +),
+        Usage(physicalCores: cores.reduce(0, +), memoryMiB: memoryMiB.reduce(0, +), vfs: vfs.reduce(0, +), pkeyEntries: pkeyEntries.reduce(0, +),
               lids: lidSpace, clusters: cloud.subnet.pkeyPool.count)
     }
 
@@ -320,6 +321,7 @@ public final class AllocationEngine {
         let coresBefore = cores[host] - freeCores(host: host)
         if shape.pinning == .fixed { state.pinnedVcores[host] += shape.vcores } else { state.dynamicVcores[host] += shape.vcores }
         state.usedMemoryMiB[host] += shape.memoryMiB
+        state.usedMemoryMiBTotal += shape.memoryMiB
         state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
         var vf: Int?
         if shape.kind == .hpc {
@@ -344,6 +346,7 @@ public final class AllocationEngine {
         let coresBefore = cores[host] - freeCores(host: host)
         if shape.pinning == .fixed { state.pinnedVcores[host] -= shape.vcores } else { state.dynamicVcores[host] -= shape.vcores }
         state.usedMemoryMiB[host] -= shape.memoryMiB
+        state.usedMemoryMiBTotal -= shape.memoryMiB
         state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
         if let vf = removed.virtualFunction { markVF(vf, host: host, inUse: false) }
         let i = record.hostCounts.firstIndex { $0.host == host }!

@@ -101,6 +101,7 @@ public enum Decision: Equatable, Sendable {
 /// Cloud-wide counts of resources in use (or, as `AllocationEngine.capacity`, available).
 public struct Usage: Equatable, Sendable {
     public var physicalCores: Int
+    public var memoryMiB: Int64
     public var vfs: Int
     /// Tenant pkey table entries (the default partition's entry excluded).
     public var pkeyEntries: Int
@@ -108,8 +109,9 @@ public struct Usage: Equatable, Sendable {
     public var lids: Int
     public var clusters: Int
 
-    public init(physicalCores: Int, vfs: Int, pkeyEntries: Int, lids: Int, clusters: Int) {
+    public init(physicalCores: Int, memoryMiB: Int64 = 0, vfs: Int, pkeyEntries: Int, lids: Int, clusters: Int) {
         self.physicalCores = physicalCores
+        self.memoryMiB = memoryMiB
         self.vfs = vfs
         self.pkeyEntries = pkeyEntries
         self.lids = lids

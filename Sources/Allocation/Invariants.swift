@@ -84,6 +84,7 @@ extension AllocationEngine {
         }
         if physical != state.usedPhysicalCores { problems.append("used physical cores total disagrees") }
         if usedVFs.reduce(0, +) != state.usedVFsTotal { problems.append("used VFs total disagrees") }
+        if state.usedMemoryMiB.reduce(0, +) != state.usedMemoryMiBTotal { problems.append("used memory total disagrees") }
         if entries.reduce(0, +) != state.usedPKeyEntriesTotal { problems.append("used pkey entries total disagrees") }
         if state.lidsInUse != cloud.buildTimeLIDs.total + dynamicLIDs { problems.append("LIDs in use disagree") }
         if checkCapacity && state.lidsInUse > lidSpace { problems.append("LID space exceeded") }

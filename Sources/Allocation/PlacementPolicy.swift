@@ -1,4 +1,5 @@
 import CloudModel
+import Synchronization
 
 /// Chooses the host for the next VM of a cluster (SEMANTICS 5).
 ///
@@ -41,6 +42,16 @@ public struct PlacementQuery {
 
     /// Hosts that already hold a VM of this cluster (for hpc: hold its pkey), in first-use order.
     public var clusterHosts: [Int] { cluster.hosts }
+
+    /// Memory (MiB) left on `host` if the VM went there.
+    public func freeMemoryMiBAfter(_ host: Int) -> Int64 {
+        engine.memoryMiB[host] - engine.state.usedMemoryMiB[host] - cluster.shape.memoryMiB
+    }
+
+    /// VFs left free on `host`'s HCA if the VM went there (a common VM takes none).
+    public func freeVFsAfter(_ host: Int) -> Int {
+        engine.vfs[host] - engine.state.usedVFs[host] - (cluster.shape.kind == .hpc ? 1 : 0)
+    }
 
     /// The lowest-index host where the VM fits.
     /// - Complexity: O(log H) typical, plus O(k) comparisons for a cluster already on k hosts.
@@ -234,19 +245,36 @@ public final class SplitMixRandom: RandomSource {
     public func uniformInt(below n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
-/// The shipped policies by name.
+/// The placement policies by name: the five shipped ones, and any a program
+/// registers (`register`), usable wherever a policy name is (scenarios, the CLI).
 public enum PlacementPolicies {
-    public static let names = ["first-fit", "best-fit", "worst-fit", "pkey-pack", "random"]
+    /// Makes a policy; `random` is the run's seeded stream, for policies that draw.
+    public typealias Factory = @Sendable (RandomSource) -> any PlacementPolicy
 
-    /// - Parameter random: the stream the `random` policy draws from.
-    public static func make(_ name: String, random: @autoclosure () -> RandomSource) -> (any PlacementPolicy)? {
-        switch name {
-        case "first-fit": FirstFit()
-        case "best-fit": BestFit()
-        case "worst-fit": WorstFit()
-        case "pkey-pack": PKeyPack()
-        case "random": RandomFit(random: random())
-        default: nil
+    private static let registry = Mutex<[(name: String, make: Factory)]>([
+        ("first-fit", { _ in FirstFit() }),
+        ("best-fit", { _ in BestFit() }),
+        ("worst-fit", { _ in WorstFit() }),
+        ("pkey-pack", { _ in PKeyPack() }),
+        ("random", { RandomFit(random: $0) }),
+    ])
+
+    /// Every registered name, shipped ones first, then in registration order.
+    public static var names: [String] { registry.withLock { $0.map(\.name) } }
+
+    /// Registers a Swift policy under `name` (once, before the runs that use it).
+    /// - Precondition: the name is new, not empty, and not an external policy (`exec:`).
+    public static func register(_ name: String, _ make: @escaping Factory) {
+        precondition(!name.isEmpty && !name.hasPrefix(PolicyReference.externalPrefix), "policy name '\(name)' is reserved")
+        registry.withLock { policies in
+            precondition(!policies.contains { $0.name == name }, "policy '\(name)' is already registered")
+            policies.append((name, make))
         }
+    }
+
+    /// - Parameter random: the stream a policy that draws uses (`random`).
+    public static func make(_ name: String, random: @autoclosure () -> RandomSource) -> (any PlacementPolicy)? {
+        guard let make = registry.withLock({ $0.first { $0.name == name }?.make }) else { return nil }
+        return make(random())
     }
 }

@@ -81,6 +81,19 @@ public struct Workload: Sendable {
     /// The requests arriving at or before `horizon`, and the resizes of those
     /// requests up to it (a short run of a long workload; the clusters it
     /// admitted still run to their ends).
+    /// Segment `index` of `count` equal spans of the arrival times: the requests
+    /// arriving in it, with their resizes. Replications of a trace: the trace
+    /// would replay identically, so replication r replays its r-th segment.
+    public func segment(_ index: Int, of count: Int) -> Workload {
+        guard count > 1, let first = requests.map(\.arrival).min(), let last = requests.map(\.arrival).max() else { return self }
+        let span = Int128(last - first) + 1
+        let lower = first + Nanoseconds(span * Int128(index) / Int128(count))
+        let upper = first + Nanoseconds(span * Int128(index + 1) / Int128(count))
+        let kept = requests.filter { $0.arrival >= lower && $0.arrival < upper }
+        let ids = Set(kept.map(\.id))
+        return Workload(requests: kept, resizes: resizes.filter { ids.contains($0.id) })
+    }
+
     public func prefix(through horizon: Nanoseconds) -> Workload {
         let kept = requests.filter { $0.arrival <= horizon }
         let ids = Set(kept.map(\.id))

@@ -24,7 +24,7 @@ public struct Scenario: Sendable {
 /// the file, line, column and key path.
 public struct ScenarioLoader: Sendable {
     public let catalog: HardwareCatalog
-    /// Policy names the engine knows; `policy:` must be one of them.
+    /// Policy names the engine knows; `policy:` must be one of them or `exec:COMMAND`.
     public let policies: [String]
 
     public init(catalog: HardwareCatalog, policies: [String]) {
@@ -43,8 +43,8 @@ public struct ScenarioLoader: Sendable {
 
         let policyValue = map["policy"]
         let policy = try policyValue?.string() ?? "first-fit"
-        if let policyValue, !policies.contains(policy) {
-            throw policyValue.error("unknown policy '\(policy)' (expected one of: \(policies.joined(separator: ", ")))")
+        if let policyValue, let problem = PolicyReference.validate(policy, names: policies) {
+            throw policyValue.error(problem)
         }
 
         var overcommit = Overcommit.none

@@ -176,6 +176,9 @@ public struct SWFImportSpec: Hashable, Sendable {
         case runtime
         /// Field 9, the user's requested time (the job's wall-clock limit).
         case requested
+        /// Field 4 as the time on bare metal: the job's work is what its cores do
+        /// in that time, and its run time follows from where it is placed (the overhead model).
+        case work
     }
 
     public var path: String

@@ -408,7 +408,10 @@ public final class Operator {
     func policy(named name: String?, random: SplitMixRandom) throws -> any PlacementPolicy {
         let name = name ?? scenario.policy
         guard let policy = PlacementPolicies.make(name, random: random) else {
-            throw OperatorError("unknown policy '\(name)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
+            // A program's answers are not recorded decisions the operator could replay: simulation only.
+            throw OperatorError(PolicyReference(name).map { if case .external = $0 { true } else { false } } == true
+                ? "policy '\(name)' is a program (exec:): the operator places with a registered policy (\(PlacementPolicies.names.joined(separator: ", ")))"
+                : "unknown policy '\(name)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
         }
         return policy
     }

@@ -1,6 +1,7 @@
 import CloudModel
 import Foundation
 import GRDB
+import Simulation
 
 /// Reads a results database back: CSV of any table, and the HTML report.
 public struct Report {
@@ -28,6 +29,64 @@ public struct Report {
             return lines.joined(separator: "\n") + "\n"
         }
     }
+
+    /// The columns of Batsim's `jobs.csv` (oar-team/batsim docs/output-jobs.rst), which evalys reads.
+    public static let batsimColumns = ["job_id", "workload_name", "profile", "submission_time", "requested_number_of_resources",
+                                       "requested_time", "success", "final_state", "starting_time", "execution_time", "finish_time",
+                                       "waiting_time", "turnaround_time", "stretch", "allocated_resources", "consumed_energy", "metadata"]
+
+    /// One run's jobs that ran to their end, as Batsim's `jobs.csv`: a resource is
+    /// a VM (`requested_number_of_resources`), `allocated_resources` the hosts as an
+    /// interval set ("0-3 7"), `profile` the VM kind, `stretch` the slowdown, energy
+    /// not modelled (-1). Rejected requests, and clusters still running when the run
+    /// ended, are not jobs Batsim would list: they are in the `request` table.
+    public func batsimJobs(runID: Int64) throws -> String {
+        try database.reading { db in
+            guard let scenario = try String.fetchOne(db, sql: "SELECT scenario FROM run WHERE id = ?", arguments: [runID]) else {
+                throw InputError(file: database.path, field: "--run", message: "no run \(runID)")
+            }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, kind, arrival, vms, requestedTime, start, "end", hosts FROM request
+                WHERE runId = ? AND outcome = 'accepted' AND "end" IS NOT NULL ORDER BY id
+                """, arguments: [runID])
+            var lines = [Self.batsimColumns.joined(separator: ",")]
+            let workload = Self.csvField(scenario.databaseValue)
+            for row in rows {
+                let arrival: Double = try row.decode(forColumn: "arrival"), start: Double = try row.decode(forColumn: "start")
+                let end: Double = try row.decode(forColumn: "end")
+                let hosts = Set(try row.decode(String.self, forColumn: "hosts").split(separator: ";").compactMap { Int($0) }).sorted()
+                let job = JobTimes(arrival: Self.nanoseconds(arrival), start: Self.nanoseconds(start), end: Self.nanoseconds(end))
+                let fields: [String] = [
+                    String(try row.decode(Int64.self, forColumn: "id")), workload, Self.csvField(try row.decode(DatabaseValue.self, forColumn: "kind")),
+                    arrival.databaseValue.plainText, String(try row.decode(Int64.self, forColumn: "vms")),
+                    (try row.decode(Double?.self, forColumn: "requestedTime")).map { $0.databaseValue.plainText } ?? "",
+                    "1", "COMPLETED_SUCCESSFULLY", start.databaseValue.plainText, Self.seconds(job.runTime!),
+                    end.databaseValue.plainText, Self.seconds(job.wait!), Self.seconds(job.turnaround!),
+                    job.slowdown.map { $0.databaseValue.plainText } ?? "", Self.intervalSet(hosts), "-1", "",
+                ]
+                lines.append(fields.joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+
+    /// Sorted integers as Batsim's interval set text: "0-3 7 9-10".
+    public static func intervalSet(_ sorted: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: " ")
+    }
+
+    static func nanoseconds(_ seconds: Double) -> Nanoseconds { Nanoseconds((seconds * 1e9).rounded()) }
+
+    /// A duration from integer nanoseconds: no digits of floating-point subtraction noise.
+    static func seconds(_ ns: Nanoseconds) -> String { (Double(ns) / 1e9).databaseValue.plainText }
 
     /// RFC 4180 quoting; a text that a spreadsheet would run as a formula (it starts with
     /// = + - @, a tab or a carriage return: OWASP's "CSV injection") is prefixed with a quote.
@@ -71,7 +130,7 @@ public struct Report {
     // MARK: HTML
 
     static let resources: [(column: String, title: String)] = [
-        ("physicalCores", "Physical cores"), ("vfs", "VFs"), ("pkeyEntries", "Pkey table entries"), ("lids", "LIDs"),
+        ("physicalCores", "Physical cores"), ("memoryGiB", "Memory"), ("vfs", "VFs"), ("pkeyEntries", "Pkey table entries"), ("lids", "LIDs"),
     ]
     static let reasons = ["infeasible", "pkey-space", "vf", "pkey-table", "lid", "cores", "memory", "fragmented", "max-wait"]
 
@@ -170,7 +229,7 @@ public struct Report {
         .grid { display: flex; flex-wrap: wrap; gap: 12px; } .chart { background: #fff; border: 1px solid #e4e4e4; }
         .chart .title { font-size: 14px; font-weight: bold; } .chart .label { font-size: 12px; fill: #333; }
         .chart .tick { font-size: 10px; fill: #444; } .chart .grid { stroke: #eee; }
-        .incomplete { color: #b00; font-weight: bold; }
+        .incomplete { color: #b00; font-weight: bold; } pre { overflow-x: auto; font-size: 12px; }
         </style></head><body>
         \(body)</body></html>
 
@@ -217,8 +276,10 @@ public struct Report {
 
     private func samples(_ runID: Int64, column: String) throws -> [(time: Double, value: Double)] {
         try database.reading { db in
-            try Row.fetchAll(db, sql: "SELECT time, \(column) AS value FROM sample WHERE runId = ? ORDER BY time, rowid", arguments: [runID])
-                .map { (time: try $0.decode(Double.self, forColumn: "time"), value: Double(try $0.decode(Int64.self, forColumn: "value"))) }
+            // Columns added later (memory) are NULL in older runs: those samples are left out.
+            try Row.fetchAll(db, sql: "SELECT time, \(column) AS value FROM sample WHERE runId = ? AND \(column) IS NOT NULL ORDER BY time, rowid",
+                             arguments: [runID])
+                .map { (time: try $0.decode(Double.self, forColumn: "time"), value: try $0.decode(Double.self, forColumn: "value")) }
         }
     }
 

@@ -11,9 +11,10 @@ public enum ToolVersion {
 /// share a file, keyed by run id. Tables:
 /// - `run`: the scenario as given, seed, policy, version, status
 ///   (`running`, `complete`, `interrupted`), the summary text;
-/// - `request`: per request: arrival, outcome, reason, hosts, pkey, start, end, efficiency;
+/// - `request`: per request (job): its shape and requested time, outcome, reason, hosts and VFs, pkey,
+///   start, end, efficiency, and the per-job metrics (wait, run time, turnaround, slowdown, bounded slowdown);
 /// - `resize`: per resize event;
-/// - `sample`: utilization over time (physical cores, VFs, pkey entries, LIDs, clusters, queue);
+/// - `sample`: utilization at the end of an instant, over time (physical cores, memory, VFs, pkey entries, LIDs, clusters, queue);
 /// - `metric`: the summary's numbers by name;
 /// - `sweepRun`, `sweepSetting`: a sweep run's point, replication and varied keys;
 /// - `sweepPlan`: each sweep's whole plan (its varied values, replications and horizon).
@@ -27,7 +28,7 @@ public final class ResultsDatabase {
     /// `PRAGMA application_id` of HPCCloud results databases: "HPCC" (sqlite.org/fileformat.html#application_id).
     public static let applicationID: Int32 = 0x4850_4343
     /// `PRAGMA user_version`: the schema's version (one per migration), for tools that read the file.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     /// Opens (creating if needed) and migrates. Refuses, without changing it,
     /// a file that is not an HPCCloud results database (another SQLite
@@ -221,6 +222,21 @@ public final class ResultsDatabase {
                 t.primaryKey("sweep", .text)
                 t.column("plan", .text).notNull()
             }
+        }
+        // Per-job metrics (wait, turnaround, slowdown, bounded slowdown), the shape's memory,
+        // the requested time and each VM's VF; memory in the samples. Older runs keep NULLs.
+        migrator.registerMigration("v4-job-metrics") { db in
+            try db.alter(table: "request") { t in
+                t.add(column: "memoryMiB", .integer)
+                t.add(column: "requestedTime", .double)
+                t.add(column: "vfs", .text)
+                t.add(column: "waitTime", .double)
+                t.add(column: "runTime", .double)
+                t.add(column: "turnaround", .double)
+                t.add(column: "slowdown", .double)
+                t.add(column: "boundedSlowdown", .double)
+            }
+            try db.alter(table: "sample") { t in t.add(column: "memoryGiB", .double) }
         }
         return migrator
     }

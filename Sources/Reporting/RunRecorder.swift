@@ -12,7 +12,6 @@ import Simulation
 public final class RunRecorder {
     public let database: ResultsDatabase
     public let runID: Int64
-    private let requests: [Int64: ClusterRequest]
     /// Requests admitted or queued, not yet finished.
     private var open: [Int64: RequestRow] = [:]
     private var finished: [RequestRow] = []
@@ -31,7 +30,8 @@ public final class RunRecorder {
         var outcome = "waiting"
         var reason: String?
         var decidedAt: Nanoseconds?
-        var hosts: [Int] = []
+        var vms: [PlacedVM] = []
+        var span: Int?
         var pkey: String?
         var start: Nanoseconds?
         var end: Nanoseconds?
@@ -47,7 +47,6 @@ public final class RunRecorder {
         self.database = database
         self.batchSize = max(1, batchSize)
         flushAt = self.batchSize
-        requests = Dictionary(run.workload.requests.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let arrivals = run.workload.requests.map(\.arrival)
         sampleStep = max(1_000_000_000, ((arrivals.max() ?? 0) - (arrivals.min() ?? 0)) / Nanoseconds(max(samples, 1)))
         let admission = run.scenario.admission.mode.rawValue
@@ -67,18 +66,19 @@ public final class RunRecorder {
     public func record(_ row: DecisionRow) {
         switch (row.event, row.outcome) {
         case (.arrive, .queued):
-            open[row.id] = RequestRow(request: requests[row.id]!)
+            open[row.id] = RequestRow(request: row.request!)
         case (.arrive, .accepted), (.start, .accepted):
-            var entry = open[row.id] ?? RequestRow(request: requests[row.id]!)
+            var entry = open[row.id] ?? RequestRow(request: row.request!)
             entry.outcome = "accepted"
             entry.decidedAt = row.time
             entry.start = row.time
-            entry.hosts = row.hosts
+            entry.vms = row.vms
+            entry.span = row.span
             entry.pkey = row.pkey?.description
             entry.efficiency = row.efficiency
             open[row.id] = entry
         case (.arrive, .rejected), (.expire, .rejected):
-            var entry = open.removeValue(forKey: row.id) ?? RequestRow(request: requests[row.id]!)
+            var entry = open.removeValue(forKey: row.id) ?? RequestRow(request: row.request!)
             entry.outcome = "rejected"
             entry.reason = row.reason?.rawValue
             entry.decidedAt = row.time
@@ -89,7 +89,7 @@ public final class RunRecorder {
             finish(entry)
         case (.resize, _):
             resizes.append([runID, row.id, Self.seconds(row.time), row.outcome.rawValue, row.reason?.rawValue,
-                            row.hosts.isEmpty ? nil : Self.hostList(row.hosts)])
+                            row.vms.isEmpty ? nil : Self.hostList(row.hosts)])
             flushIfFull()
         default:
             break
@@ -106,8 +106,8 @@ public final class RunRecorder {
     }
 
     private func appendSample(_ time: Nanoseconds, _ usage: Usage, _ queued: Int) {
-        samples.append([runID, Self.seconds(time), usage.physicalCores, usage.vfs, usage.pkeyEntries, usage.lids,
-                        usage.clusters, queued])
+        samples.append([runID, Self.seconds(time), usage.physicalCores, Double(usage.memoryMiB) / 1024, usage.vfs, usage.pkeyEntries,
+                        usage.lids, usage.clusters, queued])
         flushIfFull()
     }
 
@@ -142,23 +142,30 @@ public final class RunRecorder {
         let requestRows = finished, resizeRows = resizes, sampleRows = samples
         try database.writing { db in
             let insertRequest = try db.makeStatement(sql: """
-                INSERT INTO request (runId, id, arrival, tenant, vms, vcores, kind, pinning, outcome, reason, decidedAt,
-                                     hosts, span, pkey, start, "end", efficiency)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO request (runId, id, arrival, tenant, vms, vcores, memoryMiB, kind, pinning, requestedTime, outcome, reason,
+                                     decidedAt, hosts, vfs, span, pkey, start, "end", efficiency,
+                                     waitTime, runTime, turnaround, slowdown, boundedSlowdown)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in requestRows {
                 let r = row.request
+                let job = JobTimes(arrival: r.arrival, start: row.start, end: row.end)
                 try insertRequest.execute(arguments: StatementArguments([
-                    runID, r.id, Self.seconds(r.arrival), r.tenant, r.vms, r.shape.vcores, r.shape.kind.rawValue,
-                    r.shape.pinning.rawValue, row.outcome, row.reason, row.decidedAt.map(Self.seconds),
-                    row.hosts.isEmpty ? nil : Self.hostList(row.hosts), row.hosts.isEmpty ? nil : Set(row.hosts).count,
-                    row.pkey, row.start.map(Self.seconds), row.end.map(Self.seconds), row.efficiency,
+                    runID, r.id, Self.seconds(r.arrival), r.tenant, r.vms, r.shape.vcores, r.shape.memoryMiB, r.shape.kind.rawValue,
+                    r.shape.pinning.rawValue, Self.seconds(r.estimate), row.outcome, row.reason, row.decidedAt.map(Self.seconds),
+                    row.vms.isEmpty ? nil : Self.hostList(row.vms.map(\.host)),
+                    row.vms.isEmpty || row.vms.allSatisfy({ $0.virtualFunction == nil }) ? nil
+                        : row.vms.map { $0.virtualFunction.map(String.init) ?? "" }.joined(separator: ";"),
+                    row.span, row.pkey, row.start.map(Self.seconds), row.end.map(Self.seconds), row.efficiency,
+                    job.wait.map(Self.seconds), job.runTime.map(Self.seconds), job.turnaround.map(Self.seconds),
+                    job.slowdown, job.boundedSlowdown,
                 ] as [DatabaseValueConvertible?]))
             }
             let insertResize = try db.makeStatement(sql: "INSERT INTO resize (runId, id, time, outcome, reason, hosts) VALUES (?, ?, ?, ?, ?, ?)")
             for row in resizeRows { try insertResize.execute(arguments: StatementArguments(row)) }
             let insertSample = try db.makeStatement(sql: """
-                INSERT INTO sample (runId, time, physicalCores, vfs, pkeyEntries, lids, clusters, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sample (runId, time, physicalCores, memoryGiB, vfs, pkeyEntries, lids, clusters, queued)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in sampleRows { try insertSample.execute(arguments: StatementArguments(row)) }
         }
@@ -196,6 +203,14 @@ public final class RunRecorder {
             guard let u = s.utilization[resource] else { continue }
             let key = resource.metricName
             m += [("\(key).average", u.timeAverage), ("\(key).peak", Double(u.peak)), ("\(key).capacity", Double(u.capacity))]
+            if let steady = u.steadyAverage { m.append(("\(key).steadyAverage", steady)) }
+        }
+        m += [("steadyStart", seconds(s.steadyWindow.lowerBound)), ("steadyEnd", seconds(s.steadyWindow.upperBound))]
+        if s.jobs.wait.count > 0 {
+            let j = s.jobs
+            m += [("jobs.ended", Double(j.wait.count)), ("jobs.wait.mean", j.wait.mean), ("jobs.wait.p90", j.wait.quantile(0.9)),
+                  ("jobs.turnaround.mean", j.turnaround.mean), ("jobs.boundedSlowdown.mean", j.boundedSlowdown.mean),
+                  ("jobs.boundedSlowdown.p90", j.boundedSlowdown.quantile(0.9)), ("jobs.boundedSlowdown.max", j.boundedSlowdown.maximum)]
         }
         if let p = s.performance, p.efficiency.count > 0 {
             m += [("efficiency.mean", p.efficiency.mean), ("efficiency.p50", p.efficiency.quantile(0.5)),
@@ -213,10 +228,11 @@ public final class RunRecorder {
 }
 
 extension Resource {
-    /// A column-friendly name: `physicalCores`, `vfs`, `pkeyEntries`, `lids`.
+    /// A column-friendly name: `physicalCores`, `memoryGiB`, `vfs`, `pkeyEntries`, `lids`.
     public var metricName: String {
         switch self {
         case .physicalCores: "physicalCores"
+        case .memory: "memoryGiB"
         case .vfs: "vfs"
         case .pkeyEntries: "pkeyEntries"
         case .lids: "lids"

@@ -4,8 +4,8 @@ import Foundation
 /// the network. Each chart has a title, labelled axes with units, and a legend.
 enum SVGChart {
     static let width = 560.0, height = 310.0
-    /// The legend sits between the title and the plot, never over the data.
-    static let left = 64.0, right = 16.0, top = 48.0, bottom = 52.0
+    /// The plot's margins; the legend's rows go below the x axis label.
+    static let left = 64.0, right = 16.0, top = 36.0, bottom = 40.0
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     struct Series {
@@ -13,25 +13,26 @@ enum SVGChart {
         var points: [(x: Double, y: Double)]
     }
 
-    /// Lines over a numeric x axis (a step line: values hold until the next sample).
-    static func lines(title: String, xLabel: String, yLabel: String, series: [Series], yMax: Double? = nil) -> String {
+    /// Lines over a numeric x axis; `step`: values hold until the next point (samples, CDFs).
+    static func lines(title: String, xLabel: String, yLabel: String, series: [Series], yMax: Double? = nil, step: Bool = true) -> String {
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
-        guard let xMin = xs.min(), let xMax = xs.max() else { return empty(title) }
+        guard var xMin = xs.min(), var xMax = xs.max() else { return empty(title) }
+        // One x value: an axis around it, not a zero-width one.
+        if xMin == xMax { xMin -= 1; xMax += 1 }
         let yTop = niceCeiling(yMax ?? max(ys.max() ?? 1, 1e-9))
         var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
-        svg += axes(xMin: xMin, xMax: max(xMax, xMin + 1e-9), yMin: 0, yMax: yTop)
+        svg += axes(xMin: xMin, xMax: xMax, yMin: 0, yMax: yTop)
         for (i, s) in series.enumerated() {
             var path = ""
             var previousY: Double?
             for p in s.points {
-                let x = fmt(sx(p.x, xMin, max(xMax, xMin + 1e-9))), y = fmt(sy(p.y, 0, yTop))
-                if let previousY { path += " L\(x),\(fmt(previousY)) L\(x),\(y)" } else { path += "M\(x),\(y)" }
+                let x = fmt(sx(p.x, xMin, xMax)), y = fmt(sy(p.y, 0, yTop))
+                if let previousY, step { path += " L\(x),\(fmt(previousY)) L\(x),\(y)" } else { path += (previousY == nil ? "M" : " L") + "\(x),\(y)" }
                 previousY = sy(p.y, 0, yTop)
             }
             svg += "<path class=\"series\" d=\"\(path)\" fill=\"none\" stroke=\"\(color(i))\" stroke-width=\"1.6\"/>"
         }
-        svg += legend(series.map(\.name))
-        return svg + "</svg>"
+        return close(svg, legend: series.map(\.name))
     }
 
     /// A mean with its confidence interval at one x.
@@ -46,6 +47,8 @@ enum SVGChart {
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.flatMap { [$0.lower, $0.upper] } }
         guard var xMin = xs.min(), var xMax = xs.max() else { return empty(title) }
         if xMin == xMax { xMin -= 1; xMax += 1 }
+        // Categories (policies) are not a scale: half a slot of room on each side, and no line between them.
+        if let categories { (xMin, xMax) = (-0.5, Double(categories.count) - 0.5) }
         let yMin = min(0, ys.min() ?? 0), yTop = niceCeiling(max(ys.max() ?? 1, 1e-9))
         var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
         svg += axes(xMin: categories == nil ? xMin : nil, xMax: categories == nil ? xMax : nil, yMin: yMin, yMax: yTop)
@@ -54,7 +57,19 @@ enum SVGChart {
                 svg += "<text x=\"\(fmt(sx(Double(i), xMin, xMax)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
             }
         }
-        for (i, s) in series.enumerated() {
+        for (i, s) in series.enumerated() where categories != nil {
+            // Error bars, the series side by side within a category.
+            let offset = (Double(i) - Double(series.count - 1) / 2) * min(0.12, 0.6 / Double(series.count))
+            for p in s.points {
+                let x = sx(p.x + offset, xMin, xMax)
+                svg += "<line x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sy(p.lower, yMin, yTop)))\" y2=\"\(fmt(sy(p.upper, yMin, yTop)))\" stroke=\"\(color(i))\" stroke-width=\"2\"/>"
+                for y in [p.lower, p.upper] {
+                    svg += "<line x1=\"\(fmt(x - 5))\" x2=\"\(fmt(x + 5))\" y1=\"\(fmt(sy(y, yMin, yTop)))\" y2=\"\(fmt(sy(y, yMin, yTop)))\" stroke=\"\(color(i))\" stroke-width=\"2\"/>"
+                }
+                svg += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(sy(p.mean, yMin, yTop)))\" r=\"3.5\" fill=\"\(color(i))\"><title>\(escape(s.name)): \(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
+            }
+        }
+        for (i, s) in series.enumerated() where categories == nil {
             let upper = s.points.map { "\(fmt(sx($0.x, xMin, xMax))),\(fmt(sy($0.upper, yMin, yTop)))" }
             let lower = s.points.reversed().map { "\(fmt(sx($0.x, xMin, xMax))),\(fmt(sy($0.lower, yMin, yTop)))" }
             svg += "<polygon class=\"band\" points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color(i))\" fill-opacity=\"0.18\" stroke=\"none\"/>"
@@ -64,8 +79,7 @@ enum SVGChart {
                 svg += "<circle cx=\"\(fmt(sx(p.x, xMin, xMax)))\" cy=\"\(fmt(sy(p.mean, yMin, yTop)))\" r=\"2.5\" fill=\"\(color(i))\"><title>\(escape(s.name)): \(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
             }
         }
-        svg += legend(series.map(\.name))
-        return svg + "</svg>"
+        return close(svg, legend: series.map(\.name))
     }
 
     /// Bars per category; with several series, bars side by side (`stacked`: on top of each other).
@@ -93,19 +107,93 @@ enum SVGChart {
                 svg += "<text x=\"\(fmt(left + slot * (Double(c) + 0.5)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(category))</text>"
             }
         }
-        svg += legend(series.map(\.name))
-        return svg + "</svg>"
+        return close(svg, legend: series.map(\.name))
+    }
+
+    /// A mean with its interval per category (error bars), and the zero line:
+    /// differences against a baseline, where an interval clear of zero is a difference.
+    static func intervals(title: String, xLabel: String, yLabel: String, categories: [String],
+                          points: [(x: Double, mean: Double, lower: Double, upper: Double)]) -> String {
+        guard !points.isEmpty else { return empty(title) }
+        let lows = points.map(\.lower), highs = points.map(\.upper)
+        let span = max(abs(lows.min()!), abs(highs.max()!), 1e-9)
+        let yMin = min(0, lows.min()!) < 0 ? -niceCeiling(abs(min(0, lows.min()!))) : 0
+        let yMax = max(0, highs.max()!) > 0 ? niceCeiling(max(0, highs.max()!)) : 0
+        let (lo, hi) = yMin == yMax ? (-span, span) : (yMin, yMax)
+        let xMin = -0.5, xMax = Double(categories.count) - 0.5
+        var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
+        svg += axes(xMin: nil, xMax: nil, yMin: lo, yMax: hi)
+        svg += "<line x1=\"\(fmt(left))\" x2=\"\(fmt(width - right))\" y1=\"\(fmt(sy(0, lo, hi)))\" y2=\"\(fmt(sy(0, lo, hi)))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>"
+        for (i, label) in categories.enumerated() {
+            svg += "<text x=\"\(fmt(sx(Double(i), xMin, xMax)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
+        }
+        for p in points {
+            let x = sx(p.x, xMin, xMax), c = color(Int(p.x))
+            svg += "<line x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sy(p.lower, lo, hi)))\" y2=\"\(fmt(sy(p.upper, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+            for y in [p.lower, p.upper] {
+                svg += "<line x1=\"\(fmt(x - 6))\" x2=\"\(fmt(x + 6))\" y1=\"\(fmt(sy(y, lo, hi)))\" y2=\"\(fmt(sy(y, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+            }
+            svg += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(sy(p.mean, lo, hi)))\" r=\"3.5\" fill=\"\(c)\"><title>\(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
+        }
+        return close(svg, legend: [])
     }
 
     // MARK: Pieces
 
+    /// The chart's opening tag stands in for its height: `close` fills it once the legend's rows are known.
+    static let heightMark = "HPCCLOUD-CHART-HEIGHT"
+
     static func frame(title: String, xLabel: String, yLabel: String) -> String {
         """
-        <svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \(fmt(width)) \(fmt(height))" width="\(fmt(width))" height="\(fmt(height))" role="img" aria-label="\(escape(title))">\
+        <svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \(fmt(width)) \(heightMark)" width="\(fmt(width))" height="\(heightMark)" role="img" aria-label="\(escape(title))">\
+        <rect width="100%" height="100%" fill="#fff"/>\
         <text x="\(fmt(width / 2))" y="20" text-anchor="middle" class="title">\(escape(title))</text>\
         <text x="\(fmt(left + (width - left - right) / 2))" y="\(fmt(height - 8))" text-anchor="middle" class="label">\(escape(xLabel))</text>\
         <text x="14" y="\(fmt(top + (height - top - bottom) / 2))" text-anchor="middle" class="label" transform="rotate(-90 14 \(fmt(top + (height - top - bottom) / 2)))">\(escape(yLabel))</text>
         """
+    }
+
+    /// Adds the legend below the plot, in as many rows as its names need (a
+    /// legend never runs off the chart or over the data), and closes the chart.
+    static func close(_ svg: String, legend names: [String]) -> String {
+        let (legendSVG, rows) = legend(names)
+        let total = height + 8 + Double(rows) * legendRow
+        return svg.replacingOccurrences(of: heightMark, with: fmt(total)) + legendSVG + "</svg>"
+    }
+
+    static let legendRow = 16.0
+
+    /// The legend's rows under the x axis label: names wrap to the next row, and
+    /// a name too long for a row is cut with an ellipsis (in full on hover).
+    static func legend(_ names: [String]) -> (svg: String, rows: Int) {
+        guard !names.isEmpty else { return ("", 0) }
+        let charWidth = 6.2, usable = width - left - right
+        var svg = "<g class=\"legend\">"
+        var x = left, row = 0
+        for (i, name) in names.enumerated() {
+            let maxCharacters = Int((usable - 22) / charWidth)
+            let shown = name.count > maxCharacters ? String(name.prefix(maxCharacters - 1)) + "…" : name
+            let itemWidth = 22 + Double(shown.count) * charWidth
+            if x > left && x + itemWidth > width - right {
+                row += 1
+                x = left
+            }
+            let y = height + 6 + Double(row) * legendRow
+            svg += "<g><title>\(escape(name))</title><rect x=\"\(fmt(x))\" y=\"\(fmt(y - 9))\" width=\"10\" height=\"10\" fill=\"\(color(i))\"/>"
+            svg += "<text x=\"\(fmt(x + 14))\" y=\"\(fmt(y))\" class=\"tick\">\(escape(shown))</text></g>"
+            x += itemWidth
+        }
+        return (svg + "</g>", row + 1)
+    }
+
+    /// A chart as a file of its own: its styles inside, no page around it.
+    static func standalone(_ chart: String) -> String {
+        let style = """
+        <style>text { font-family: DejaVu Sans, Liberation Sans, Arial, sans-serif; fill: #222; } .title { font-size: 14px; font-weight: bold; } \
+        .label { font-size: 12px; fill: #333; } .tick { font-size: 10px; fill: #444; } .grid { stroke: #eee; }</style>
+        """
+        guard let end = chart.range(of: ">") else { return chart }
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + chart[..<end.upperBound] + style + chart[end.upperBound...] + "\n"
     }
 
     static func axes(xMin: Double?, xMax: Double?, yMin: Double, yMax: Double) -> String {
@@ -127,19 +215,8 @@ enum SVGChart {
         return svg + "</g>"
     }
 
-    static func legend(_ names: [String]) -> String {
-        var svg = "<g class=\"legend\">"
-        var x = left
-        for (i, name) in names.enumerated() {
-            svg += "<rect x=\"\(fmt(x))\" y=\"28\" width=\"10\" height=\"10\" fill=\"\(color(i))\"/>"
-            svg += "<text x=\"\(fmt(x + 14))\" y=\"37\" class=\"tick\">\(escape(name))</text>"
-            x += 22 + Double(name.count) * 6.2
-        }
-        return svg + "</g>"
-    }
-
     static func empty(_ title: String) -> String {
-        frame(title: title, xLabel: "", yLabel: "") + "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" class=\"label\">no data</text></svg>"
+        close(frame(title: title, xLabel: "", yLabel: "") + "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" class=\"label\">no data</text>", legend: [])
     }
 
     static func color(_ i: Int) -> String { palette[i % palette.count] }
@@ -166,6 +243,7 @@ enum SVGChart {
     }
 
     static func tickText(_ x: Double) -> String {
+        let x = abs(x) < 1e-9 ? 0 : x  // no "-0" from a tick that summed to a hair below zero
         if abs(x) >= 10_000 { return String(format: "%.0fk", x / 1000) }
         return x == x.rounded() ? String(format: "%.0f", x) : String(format: "%.2g", x)
     }

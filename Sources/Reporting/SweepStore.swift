@@ -88,6 +88,15 @@ public struct SweepStore {
         /// The run row's fields but its id and wall-clock times.
         public var run: [String: String]
         public var metrics: [String: Double]
+
+        public init(sweep: String, point: Int, replication: Int, settings: [String: String], run: [String: String], metrics: [String: Double]) {
+            self.sweep = sweep
+            self.point = point
+            self.replication = replication
+            self.settings = settings
+            self.run = run
+            self.metrics = metrics
+        }
     }
 
     /// Reads the runs of `sweep` (all sweeps when nil), in run order.
@@ -168,18 +177,30 @@ extension SweepStore.StoredRun {
     }
 }
 
-/// Each metric's mean and 95% confidence interval per sweep point.
+/// Each metric's mean and 95% confidence interval per sweep point, paired
+/// differences against a baseline point, and warnings about intervals that say nothing.
 public struct SweepStatistics {
     public static let metrics: [(name: String, label: String, scale: Double)] = [
-        ("acceptanceRatio", "accepted %", 100), ("physicalCores.average", "cores avg", 1), ("vfs.average", "VFs avg", 1),
-        ("pkeyEntries.average", "pkey entries avg", 1), ("lids.average", "LIDs avg", 1), ("efficiency.mean", "efficiency %", 100),
-        ("wait.meanHours", "wait h", 1),
+        ("acceptanceRatio", "accepted %", 100), ("physicalCores.steadyAverage", "cores steady", 1),
+        ("memoryGiB.steadyAverage", "memory GiB steady", 1),
+        ("vfs.steadyAverage", "VFs steady", 1), ("pkeyEntries.steadyAverage", "pkey entries steady", 1),
+        ("efficiency.mean", "efficiency %", 100),
+        ("jobs.wait.mean", "wait s", 1), ("jobs.boundedSlowdown.mean", "bounded slowdown", 1),
     ]
 
     public struct Row {
         public var point: Int
         public var settings: [String: String]
         public var intervals: [String: ConfidenceInterval]
+        /// Each metric's value by replication.
+        public var values: [String: [Int: Double]]
+    }
+
+    /// A point against the baseline: per metric, the interval of the per-replication differences.
+    public struct Paired {
+        public var point: Int
+        public var settings: [String: String]
+        public var differences: [String: ConfidenceInterval]
     }
 
     public let keys: [String]
@@ -188,27 +209,110 @@ public struct SweepStatistics {
     public init(_ runs: [SweepStore.StoredRun], keys: [String]) {
         self.keys = keys
         rows = Dictionary(grouping: runs, by: \.point).sorted { $0.key < $1.key }.map { point, runs in
-            var intervals: [String: ConfidenceInterval] = [:]
+            var intervals: [String: ConfidenceInterval] = [:], values: [String: [Int: Double]] = [:]
             for metric in Self.metrics {
-                let values = runs.compactMap { $0.metrics[metric.name] }
-                if values.count == runs.count { intervals[metric.name] = ConfidenceInterval(values.map { $0 * metric.scale }) }
+                let measured = runs.compactMap { run in run.metrics[metric.name].map { (run.replication, $0 * metric.scale) } }
+                guard measured.count == runs.count else { continue }
+                intervals[metric.name] = ConfidenceInterval(measured.map(\.1))
+                values[metric.name] = Dictionary(measured, uniquingKeysWith: { a, _ in a })
             }
-            return Row(point: point, settings: runs[0].settings, intervals: intervals)
+            return Row(point: point, settings: runs[0].settings, intervals: intervals, values: values)
         }
+    }
+
+    /// Metrics some point has.
+    var shown: [(name: String, label: String, scale: Double)] {
+        Self.metrics.filter { metric in rows.contains { $0.intervals[metric.name] != nil } }
+    }
+
+    /// Differences against the point whose `key` is `value` and whose other keys
+    /// are the same, replication by replication: replication r of both used the
+    /// same seed (common random numbers), so the pairs share their randomness and
+    /// the interval of the differences is narrower than the two intervals apart.
+    /// - Throws: `InputError` when `key` is not varied or has no such value.
+    public func paired(against key: String, _ value: String, file: String) throws -> [Paired] {
+        guard keys.contains(key) else {
+            throw InputError(file: file, field: "--baseline", message: "'\(key)' is not a varied key (varied: \(keys.joined(separator: ", ")))")
+        }
+        guard rows.contains(where: { $0.settings[key] == value }) else {
+            let values = Array(Set(rows.compactMap { $0.settings[key] })).sorted()
+            throw InputError(file: file, field: "--baseline", message: "no point has \(key)=\(value) (values: \(values.joined(separator: ", ")))")
+        }
+        let others = keys.filter { $0 != key }
+        return rows.compactMap { row in
+            guard row.settings[key] != value,
+                  let base = rows.first(where: { candidate in
+                      candidate.settings[key] == value && others.allSatisfy { candidate.settings[$0] == row.settings[$0] }
+                  })
+            else { return nil }
+            var differences: [String: ConfidenceInterval] = [:]
+            for metric in shown {
+                guard let mine = row.values[metric.name], let theirs = base.values[metric.name] else { continue }
+                let pairs = mine.keys.sorted().compactMap { r in theirs[r].map { mine[r]! - $0 } }
+                if !pairs.isEmpty { differences[metric.name] = ConfidenceInterval(pairs) }
+            }
+            return Paired(point: row.point, settings: row.settings, differences: differences)
+        }
+    }
+
+    /// What makes the intervals say nothing: replications that are copies of one
+    /// another, or a single replication.
+    public var warnings: [String] {
+        let replicated = rows.filter { ($0.intervals.values.first?.count ?? 0) > 1 }
+        if rows.contains(where: { ($0.intervals.values.first?.count ?? 0) == 1 }) {
+            return ["one replication per point: no confidence interval (give --replications 2 or more)"]
+        }
+        let identical = replicated.filter { row in row.intervals.values.allSatisfy { $0.halfWidth == 0 } }
+        guard !identical.isEmpty else { return [] }
+        return ["replications are identical at \(identical.count) of \(rows.count) points: every interval there is degenerate (± 0); "
+                + "the runs share all their inputs (a trace replayed whole, a policy that draws nothing)"]
     }
 
     /// A text table: one row per point, `mean ± half-width` per metric.
     public func formatted() -> String {
-        let shown = Self.metrics.filter { metric in rows.contains { $0.intervals[metric.name] != nil } }
-        let header = keys.map { $0.rightPadded(to: max($0.count, 10)) }.joined() + "  n " + shown.map { $0.label.leftPadded(to: 22) }.joined()
-        var lines = [header, String(repeating: "-", count: header.count)]
-        for row in rows {
-            let n = row.intervals.values.first?.count ?? 0
-            lines.append(keys.map { (row.settings[$0] ?? "").rightPadded(to: max($0.count, 10)) }.joined() + "\(n)".leftPadded(to: 3)
-                         + shown.map { metric in
-                             row.intervals[metric.name].map { String(format: "%.3f ± %.3f", $0.mean, $0.halfWidth) }?.leftPadded(to: 22) ?? "".leftPadded(to: 22)
-                         }.joined())
-        }
-        return lines.joined(separator: "\n") + "\n(mean ± half-width of the 95% confidence interval, Student t over the replications)"
+        let cells = rows.map { row in shown.map { metric in row.intervals[metric.name].map { Self.interval($0) } ?? "" } }
+        var lines = table(rows.map(\.settings), counts: rows.map { $0.intervals.values.first?.count ?? 0 }, cells: cells)
+        lines.append("(mean ± half-width of the 95% confidence interval, Student t over the replications; steady: warm-up and drain left out)")
+        return (lines + warnings.map { "warning: " + $0 }).joined(separator: "\n")
     }
+
+    /// The paired table: one row per point but the baseline's, `difference ± half-width` per metric.
+    public func formattedPaired(against key: String, _ value: String, file: String) throws -> String {
+        let paired = try paired(against: key, value, file: file)
+        let cells = paired.map { row in
+            shown.map { metric in
+                // A star: the interval excludes 0 (a difference at the 95% level).
+                row.differences[metric.name].map { Self.interval($0) + ($0.lower > 0 || $0.upper < 0 ? "*" : "") } ?? ""
+            }
+        }
+        var lines = ["Paired differences against \(key)=\(value) (same replication, same seed):"]
+        lines += table(paired.map(\.settings), counts: paired.map { $0.differences.values.first?.count ?? 0 }, cells: cells)
+        lines.append("(this point minus the baseline, replication by replication; * : the 95% interval excludes 0)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// Columns as wide as their widest cell: the keys' values left-aligned, then n, then the metrics.
+    private func table(_ settings: [[String: String]], counts: [Int], cells: [[String]]) -> [String] {
+        let labels = shown.map(\.label)
+        let keyWidths = keys.map { key in max(key.count, settings.map { ($0[key] ?? "").count }.max() ?? 0) + 2 }
+        let widths = labels.indices.map { c in max(labels[c].count, cells.map { $0[c].count }.max() ?? 0) + 2 }
+        func line(_ keyTexts: [String], _ n: String, _ texts: [String]) -> String {
+            zip(keyTexts, keyWidths).map { $0.rightPadded(to: $1) }.joined() + n.leftPadded(to: 3)
+                + zip(texts, widths).map { $0.leftPadded(to: $1) }.joined()
+        }
+        let header = line(keys, "n", labels)
+        var lines = [header, String(repeating: "-", count: header.count)]
+        for (i, row) in settings.enumerated() {
+            lines.append(line(keys.map { row[$0] ?? "" }, String(counts[i]), cells[i]))
+        }
+        return lines
+    }
+
+    /// `mean ± half-width` with as many decimals as the magnitude needs (3 below 100, none from 10,000).
+    static func interval(_ interval: ConfidenceInterval) -> String {
+        let magnitude = max(abs(interval.mean), abs(interval.halfWidth))
+        let format = magnitude < 100 ? "%.3f ± %.3f" : magnitude < 10_000 ? "%.1f ± %.1f" : "%.0f ± %.0f"
+        return String(format: format, interval.mean, interval.halfWidth)
+    }
+
 }

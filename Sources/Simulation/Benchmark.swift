@@ -1,5 +1,6 @@
 import Allocation
 import CloudModel
+import ExternalPolicies
 import Foundation
 import SimKernel
 import Workloads
@@ -91,43 +92,70 @@ public enum Benchmark {
                          overcommit: Overcommit(2, 1), subnet: SubnetSpec(switches: 1, lidSpace: Int.max / 4))
     }
 
-    /// Placement alone: `operations` admissions of 1-4 VM clusters of mixed
-    /// shapes, releasing the oldest cluster first whenever `4 x hosts` are running.
+    /// Placement alone (`admissions`).
     public static func placement(policy name: String, hosts: Int, operations: Int, catalog: HardwareCatalog,
                                  reference: Bool = false) -> Result {
         let label = "placement: \(name), \(hosts.formatted()) hosts, \(operations.formatted()) admissions" + (reference ? " (O(H) reference)" : "")
         return measure(label) {
-            let engine = AllocationEngine(cloud: cloud(hosts: hosts, catalog: catalog))
             let source = SplitMixRandom(seed: 7)
             let policy = reference ? ReferencePolicies.make(name, random: source) : PlacementPolicies.make(name, random: source)!
-            let random = SplitMixRandom(seed: 3)
-            var live: [Int64] = []
-            live.reserveCapacity(4 * hosts)
-            var oldest = 0
-            var checksum = Checksum()
-            var placements = 0
-            for id in 1...Int64(operations) {
-                if live.count - oldest >= 4 * hosts {
-                    engine.release(cluster: live[oldest])
-                    oldest += 1
-                }
-                let r = random.next()
-                let shape = VMShape(vcores: [1, 2, 4, 8][Int(r % 4)], memoryMiB: 2048, kind: r & 16 == 0 ? .common : .hpc,
-                                    pinning: r & 32 == 0 ? .fixed : .dynamic)
-                let request = ClusterRequest(id: id, arrival: 0, tenant: "b", vms: 1 + Int((r >> 8) % 4), shape: shape, duration: 0)
-                switch engine.admit(request, policy: policy) {
-                case .accepted(_, let vms):
-                    live.append(id)
-                    placements += vms.count
-                    for vm in vms { checksum.add(Int64(vm.host)) }
-                case .rejected(let reason):
-                    checksum.add(reason.rawValue.utf8)
-                case .ignored:
-                    break
-                }
-            }
-            return (placements, operations, checksum.value)
+            return admissions(policy, hosts: hosts, operations: operations, catalog: catalog)
         }
+    }
+
+    /// The external policy protocol's cost: the placement case with a program as
+    /// the policy (`exec:`), at most a few thousand admissions (a process per
+    /// question is slow). The note gives the time per question; the checksum is
+    /// the built-in `reference` policy's when the program decides as it does.
+    public static func externalPlacement(command: [String], reference name: String, hosts: Int, operations: Int,
+                                         catalog: HardwareCatalog) throws -> Result {
+        let builtIn = measure("") {
+            admissions(PlacementPolicies.make(name, random: SplitMixRandom(seed: 7))!, hosts: hosts, operations: operations, catalog: catalog)
+        }
+        let policy = try ExternalPolicy(command: command, cloud: cloud(hosts: hosts, catalog: catalog), seed: 7, requests: [:])
+        var result = measure("policy protocol: \(command.joined(separator: " ")), \(hosts.formatted()) hosts, \(operations.formatted()) admissions") {
+            admissions(policy, hosts: hosts, operations: operations, catalog: catalog)
+        }
+        try policy.finish()
+        result.referenceMatches = result.checksum == builtIn.checksum
+        result.note = String(format: "%.1f us per question (%d questions); built in: %.2f us per admission",
+                             result.seconds / Double(max(policy.questions, 1)) * 1e6, policy.questions,
+                             builtIn.seconds / Double(max(operations, 1)) * 1e6)
+        return result
+    }
+
+    /// `operations` admissions of 1-4 VM clusters of mixed shapes, releasing the
+    /// oldest cluster first whenever `4 x hosts` are running.
+    static func admissions(_ policy: some PlacementPolicy, hosts: Int, operations: Int, catalog: HardwareCatalog)
+        -> (events: Int, requests: Int, checksum: UInt64) {
+        let engine = AllocationEngine(cloud: cloud(hosts: hosts, catalog: catalog))
+        let random = SplitMixRandom(seed: 3)
+        var live: [Int64] = []
+        live.reserveCapacity(4 * hosts)
+        var oldest = 0
+        var checksum = Checksum()
+        var placements = 0
+        for id in 1...Int64(operations) {
+            if live.count - oldest >= 4 * hosts {
+                engine.release(cluster: live[oldest])
+                oldest += 1
+            }
+            let r = random.next()
+            let shape = VMShape(vcores: [1, 2, 4, 8][Int(r % 4)], memoryMiB: 2048, kind: r & 16 == 0 ? .common : .hpc,
+                                pinning: r & 32 == 0 ? .fixed : .dynamic)
+            let request = ClusterRequest(id: id, arrival: 0, tenant: "b", vms: 1 + Int((r >> 8) % 4), shape: shape, duration: 0)
+            switch engine.admit(request, policy: policy) {
+            case .accepted(_, let vms):
+                live.append(id)
+                placements += vms.count
+                for vm in vms { checksum.add(Int64(vm.host)) }
+            case .rejected(let reason):
+                checksum.add(reason.rawValue.utf8)
+            case .ignored:
+                break
+            }
+        }
+        return (placements, operations, checksum.value)
     }
 
     /// A full simulation: `requests` clusters of 1-16 VMs (10% resize once) on

@@ -2,7 +2,8 @@ import Allocation
 import CloudModel
 import Foundation
 
-/// One processed event, as a row of the decision log (SEMANTICS 8).
+/// One processed event: the decision log's row (SEMANTICS 8) and the results
+/// database's input, one typed value for both. Built only when a run records.
 public struct DecisionRow: Equatable, Sendable {
     /// `start` and `expire` occur only with a queue (scenario `admission:`):
     /// a queued request starting, or giving up after its maximum wait.
@@ -15,11 +16,30 @@ public struct DecisionRow: Equatable, Sendable {
     public var event: Event
     public var outcome: Outcome
     public var reason: RejectionReason?
-    /// Host of each VM placed by this event, in VM order.
-    public var hosts: [Int]
+    /// Each VM placed by this event, in VM order: its host and VF.
+    public var vms: [PlacedVM]
     public var pkey: PartitionKey?
+    /// The request, on every row but a resize's.
+    public var request: ClusterRequest?
     /// The overhead model's efficiency for a cluster this row starts (not in the CSV).
     public var efficiency: Double?
+    /// Distinct hosts of a cluster this row starts (not in the CSV).
+    public var span: Int?
+
+    public init(time: Nanoseconds, id: Int64, event: Event, outcome: Outcome, reason: RejectionReason? = nil,
+                vms: [PlacedVM] = [], pkey: PartitionKey? = nil, request: ClusterRequest? = nil) {
+        self.time = time
+        self.id = id
+        self.event = event
+        self.outcome = outcome
+        self.reason = reason
+        self.vms = vms
+        self.pkey = pkey
+        self.request = request
+    }
+
+    /// Host of each VM placed by this event, in VM order.
+    public var hosts: [Int] { vms.map(\.host) }
 
     public static let header = "time,id,event,outcome,reason,hosts,pkey"
 
@@ -43,9 +63,9 @@ public struct DecisionRow: Equatable, Sendable {
         out.append(comma)
         if let reason { out.append(contentsOf: reason.rawValue.utf8) }
         out.append(comma)
-        for (i, host) in hosts.enumerated() {
+        for (i, vm) in vms.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ";")) }
-            Units.appendDecimal(Int64(host), to: &out)
+            Units.appendDecimal(Int64(vm.host), to: &out)
         }
         out.append(comma)
         pkey?.appendHex(to: &out)

@@ -1,5 +1,6 @@
 import Allocation
 import CloudModel
+import ExternalPolicies
 import Overheads
 import SimKernel
 import Workloads
@@ -22,20 +23,25 @@ public struct Run {
     /// From the scenario's `Hardware/overheads.yaml`.
     public let overheads: OverheadModel
     public let path: NetworkPath
+    /// Which part of the run the steady-state averages cover.
+    public let steadyState: SteadyStateRule
 
     /// - Parameters:
     ///   - workload: overrides the scenario's own (as `replay` does with its trace).
     ///   - policy: overrides the scenario's `policy`.
     ///   - seed: overrides the scenario's `seed`.
     ///   - horizon: keep only arrivals up to this time (a short run of a long workload).
+    ///   - steadyState: the warm-up rule of the steady-state averages.
+    ///   - segment: replay only this segment of the workload's arrival span (`Workload.segment`).
     public init(scenario: Scenario, workload: Workload? = nil, policy: String? = nil, seed: UInt64? = nil,
-                horizon: Nanoseconds? = nil) throws {
+                horizon: Nanoseconds? = nil, steadyState: SteadyStateRule = .standard,
+                segment: (index: Int, count: Int)? = nil) throws {
         self.scenario = scenario
+        self.steadyState = steadyState
         self.seed = seed ?? scenario.seed
         policyName = policy ?? scenario.policy
-        guard PlacementPolicies.names.contains(policyName) else {
-            throw InputError(file: scenario.file, field: "policy",
-                             message: "unknown policy '\(policyName)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
+        if let problem = PolicyReference.validate(policyName, names: PlacementPolicies.names) {
+            throw InputError(file: scenario.file, field: "policy", message: problem)
         }
         var loaded: LoadedWorkload
         if let workload {
@@ -46,15 +52,37 @@ public struct Run {
             throw InputError(file: scenario.file, field: "workload", message: "missing: this scenario has no workload to simulate")
         }
         if let horizon { loaded.workload = loaded.workload.prefix(through: horizon) }
+        if let segment { loaded.workload = loaded.workload.segment(segment.index, of: segment.count) }
         overheads = try OverheadModel.load(hardwareDirectory: scenario.hardwareDirectory)
         guard let path = NetworkPath(rawValue: scenario.networkPath) else {
             throw InputError(file: scenario.file, field: "overheads.path",
                              message: "unknown network path '\(scenario.networkPath)' (expected one of: \(NetworkPath.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         self.path = path
+        if case .swf(let spec) = scenario.workload, spec.lifetime == .work, workload == nil {
+            try Run.workFromRuntimes(&loaded.workload, cloud: scenario.cloud, overheads: overheads, file: scenario.file)
+        }
         try Run.planWork(&loaded.workload, cloud: scenario.cloud, overheads: overheads, file: scenario.file)
         self.workload = loaded.workload
         workloadReport = loaded.reportLines
+    }
+
+    /// An SWF log's run times as bare-metal times (`lifetime: work`): each job's
+    /// work is what its cores do in its logged run time at the slowest host's peak
+    /// and the native efficiency, so unplaced it would take exactly that time, and
+    /// placed, what the overhead model says. The logged time stays the estimate.
+    static func workFromRuntimes(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
+        let peaks = cloud.groups.filter { $0.count > 0 }.map(\.gflopsPerCore)
+        guard let slowest = peaks.compactMap({ $0 }).min(), !peaks.contains(nil) else {
+            throw InputError(file: file, field: "workload.swf.lifetime", message: "'work' needs every host group's peak: give 'gflopsPerCore' or a 'model'")
+        }
+        let native = overheads.nativeEfficiency.value
+        for i in workload.requests.indices {
+            let request = workload.requests[i]
+            let cores = Double(request.vms * request.shape.vcores)
+            workload.requests[i].work = Double(request.duration) / 1e9 * cores * slowest * native
+            workload.requests[i].estimate = request.duration
+        }
     }
 
     /// Work-based requests need every host's peak rate; a queue plans with the
@@ -73,15 +101,32 @@ public struct Run {
         }
     }
 
-    /// The policy, with the run's own `placement` stream when it needs randomness.
-    public func makePolicy() -> any PlacementPolicy {
-        PlacementPolicies.make(policyName, random: PlacementRandom(RandomStreams(seed: seed).stream("placement")))!
+    /// The policy, with the run's own `placement` stream when it needs randomness;
+    /// an external policy's program is started (and says hello).
+    public func makePolicy() throws -> any PlacementPolicy {
+        switch PolicyReference(policyName) {
+        case .external(let command):
+            let requests = Dictionary(workload.requests.map { ($0.id, (tenant: $0.tenant, vms: $0.vms)) }, uniquingKeysWith: { first, _ in first })
+            return try ExternalPolicy(command: command, cloud: scenario.cloud, seed: seed, requests: requests)
+        default:
+            return PlacementPolicies.make(policyName, random: PlacementRandom(RandomStreams(seed: seed).stream("placement")))!
+        }
     }
 
-    public func simulate(record: ((DecisionRow) -> Void)? = nil, monitor: RunMonitor = RunMonitor()) -> Summary {
-        Simulator(cloud: scenario.cloud, workload: workload, policy: makePolicy(), admission: scenario.admission,
-                  overheads: overheads, path: path)
+    /// Runs the simulation.
+    /// - Throws: an external policy's protocol error or failed exit (`InputError`): its run is not a result.
+    public func simulate(record: ((DecisionRow) -> Void)? = nil, monitor: RunMonitor = RunMonitor()) throws -> Summary {
+        let policy = try makePolicy()
+        var monitor = monitor
+        if let external = policy as? ExternalPolicy {
+            let stop = monitor.shouldStop
+            monitor.shouldStop = { external.failed || stop?() == true }
+        }
+        let summary = Simulator(cloud: scenario.cloud, workload: workload, policy: policy, admission: scenario.admission,
+                                overheads: overheads, path: path, steadyState: steadyState)
             .run(record: record, monitor: monitor)
+        try (policy as? ExternalPolicy)?.finish()
+        return summary
     }
 
     public var title: String {

@@ -23,14 +23,18 @@ public final class Simulator {
     public let workload: Workload
     public let policy: any PlacementPolicy
     public let admission: AdmissionSpec
+    public let steadyState: SteadyStateRule
     private var queue = EventQueue<Event>()
-    private var meter = UtilizationMeter()
+    private var meter: UtilizationMeter
     private var counts = Counts()
     private var spannedHosts = 0
     private let waitingRoom: AdmissionQueue?
     /// When a dispatch pass is already scheduled (queue mode).
     private var dispatchPendingAt: Nanoseconds?
     private var waits: [Nanoseconds] = []
+    /// Start time of each started request, by workload index.
+    private var starts: [Nanoseconds]
+    private var jobs = JobSummary.Accumulator()
     /// The overhead model, when the run has one: every accepted hpc cluster gets an
     /// efficiency, and work-based clusters their run time from it.
     public let overheads: OverheadModel?
@@ -57,14 +61,19 @@ public final class Simulator {
         var queued = 0
     }
 
+    /// - Parameter steadyState: which part of the run the steady-state averages cover.
     public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject,
-                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB) {
+                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, steadyState: SteadyStateRule = .standard) {
+        self.steadyState = steadyState
+        let arrivals = workload.requests.lazy.map(\.arrival)
+        meter = UtilizationMeter(steady: steadyState.window(firstArrival: arrivals.min() ?? 0, lastArrival: arrivals.max() ?? 0))
         engine = AllocationEngine(cloud: cloud)
         self.workload = workload
         self.policy = policy
         self.admission = admission
         self.overheads = overheads
         self.path = path
+        starts = Array(repeating: 0, count: workload.requests.count)
         peakPerCore = cloud.groups.flatMap { Array(repeating: $0.gflopsPerCore, count: $0.count) }
         precondition(overheads != nil || workload.requests.allSatisfy { $0.work == nil }, "work-based requests need an overhead model")
         waitingRoom = admission.mode == .reject ? nil
@@ -93,7 +102,11 @@ public final class Simulator {
             let usage = engine.usage
             meter.observe(usage)
             counts.events += 1
-            monitor.sample?(key.time, usage, waitingRoom?.waiting.count ?? 0)
+            // Sampled once the instant is over: a sample taken between a departure and the
+            // dispatch at the same time would show room free that the queue takes at once.
+            if let sample = monitor.sample, queue.peekKey()?.time != key.time {
+                sample(key.time, usage, waitingRoom?.waiting.count ?? 0)
+            }
             if counts.events & RunMonitor.checkMask == 0 {
                 monitor.progress?(RunProgress(time: key.time, events: counts.events, arrivals: counts.requests,
                                               totalArrivals: workload.requests.count))
@@ -116,7 +129,7 @@ public final class Simulator {
             if let waitingRoom {
                 if let reason = waitingRoom.neverFits(request) {
                     counts.rejected[reason, default: 0] += 1
-                    record?(row(time, id, .arrive, .rejected(reason)))
+                    record?(row(time, id, .arrive, .rejected(reason), request))
                     return
                 }
                 waitingRoom.enqueue(event.index)
@@ -125,7 +138,7 @@ public final class Simulator {
                     queue.schedule(at: time + maxWait, eventClass: EventClass.expire.rawValue, id: id, event.with(.expire))
                 }
                 requestDispatch(at: time)
-                record?(DecisionRow(time: time, id: id, event: .arrive, outcome: .queued, reason: nil, hosts: [], pkey: nil))
+                record?(DecisionRow(time: time, id: id, event: .arrive, outcome: .queued, request: request))
                 return
             }
             let decision = engine.admit(request, policy: policy)
@@ -134,9 +147,10 @@ public final class Simulator {
             } else if case .rejected(let reason) = decision {
                 counts.rejected[reason, default: 0] += 1
             }
-            var arrived = row(time, id, .arrive, decision)
-            if case .accepted = decision { arrived.efficiency = lastEfficiency }
-            record?(arrived)
+            guard let record else { return }
+            var arrived = row(time, id, .arrive, decision, request)
+            if case .accepted = decision { startedRow(&arrived) }
+            record(arrived)
         case .dispatch:
             dispatchPendingAt = nil
             guard let waitingRoom else { return }
@@ -144,15 +158,16 @@ public final class Simulator {
                 let request = workload.requests[Int(index)]
                 started(index, at: time)
                 waits.append(time - request.arrival)
-                var startRow = row(time, request.id, .start, decision)
-                startRow.efficiency = lastEfficiency
-                record?(startRow)
+                guard let record else { continue }
+                var startRow = row(time, request.id, .start, decision, request)
+                startedRow(&startRow)
+                record(startRow)
             }
         case .expire:
             guard waitingRoom?.expire(event.index) == true else { return }
             counts.rejected[.maxWait, default: 0] += 1
             requestDispatch(at: time)  // a new head may fit
-            record?(row(time, id, .expire, .rejected(.maxWait)))
+            record?(row(time, id, .expire, .rejected(.maxWait), workload.requests[Int(event.index)]))
         case .shrink, .extend:
             let delta = workload.resizes[Int(event.index)].delta
             counts.resizes += 1
@@ -169,16 +184,19 @@ public final class Simulator {
             case .ignored: counts.resizesIgnored += 1
             }
             guard let record else { return }
-            var resized = row(time, id, .resize, decision)
-            if delta < 0 { resized.hosts = [] }  // the row lists VMs placed; a shrink places none
+            var resized = row(time, id, .resize, decision, nil)
+            if delta < 0 { resized.vms = [] }  // the row lists VMs placed; a shrink places none
             record(resized)
         case .depart:
             let departed = engine.release(cluster: id)
             precondition(departed != nil, "departure of cluster \(id), which is not running")
             counts.departures += 1
+            let index = Int(event.index)
+            jobs.add(JobTimes(arrival: workload.requests[index].arrival, start: starts[index], end: time))
             waitingRoom?.departed(event.index)
             requestDispatch(at: time)
-            record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, reason: nil, hosts: [], pkey: departed?.pkey))
+            record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, pkey: departed?.pkey,
+                                request: workload.requests[Int(event.index)]))
         }
     }
 
@@ -187,6 +205,7 @@ public final class Simulator {
     private func started(_ index: Int32, at time: Nanoseconds) {
         let request = workload.requests[Int(index)]
         let record = engine.cluster(request.id)!
+        starts[Int(index)] = time
         counts.accepted += 1
         if request.shape.kind == .hpc {
             counts.hpcAccepted += 1
@@ -228,15 +247,22 @@ public final class Simulator {
         queue.schedule(at: time, eventClass: EventClass.dispatch.rawValue, id: 0, Event(eventClass: .dispatch, index: -1))
     }
 
-    private func row(_ time: Nanoseconds, _ id: Int64, _ event: DecisionRow.Event, _ decision: Decision) -> DecisionRow {
+    private func row(_ time: Nanoseconds, _ id: Int64, _ event: DecisionRow.Event, _ decision: Decision,
+                     _ request: ClusterRequest?) -> DecisionRow {
         switch decision {
         case .accepted(let pkey, let vms):
-            DecisionRow(time: time, id: id, event: event, outcome: .accepted, reason: nil, hosts: vms.map(\.host), pkey: pkey)
+            DecisionRow(time: time, id: id, event: event, outcome: .accepted, vms: vms, pkey: pkey, request: request)
         case .rejected(let reason):
-            DecisionRow(time: time, id: id, event: event, outcome: .rejected, reason: reason, hosts: [], pkey: nil)
+            DecisionRow(time: time, id: id, event: event, outcome: .rejected, reason: reason, request: request)
         case .ignored:
-            DecisionRow(time: time, id: id, event: event, outcome: .ignored, reason: nil, hosts: [], pkey: nil)
+            DecisionRow(time: time, id: id, event: event, outcome: .ignored, request: request)
         }
+    }
+
+    /// What a row that starts a cluster adds: the model's efficiency and the hosts it spans.
+    private func startedRow(_ row: inout DecisionRow) {
+        row.efficiency = lastEfficiency
+        row.span = engine.cluster(row.id)?.initialSpan
     }
 
     private func summary() -> Summary {
@@ -254,10 +280,13 @@ public final class Simulator {
             events: counts.events,
             windowStart: window.start,
             windowEnd: window.end,
+            steadyWindow: meter.steady,
+            steadyState: steadyState,
             utilization: meter.utilization(capacity: engine.capacity),
             peakConcurrentClusters: meter.peakClusters,
             meanHostsSpanned: counts.hpcAccepted == 0 ? 0 : Double(spannedHosts) / Double(counts.hpcAccepted),
             buildTimeLIDs: engine.cloud.buildTimeLIDs.total,
+            jobs: jobs.summary,
             performance: overheads.map { _ in
                 PerformanceSummary(path: path, efficiency: SampleSummary(performance.efficiencies),
                                    stretch: SampleSummary(performance.stretches), workBased: performance.workBased)
@@ -273,7 +302,7 @@ public final class Simulator {
 
 /// Optional hooks into a running simulation.
 public struct RunMonitor {
-    /// After every event: its time, the usage then, and the queue length.
+    /// After the last event of each instant: its time, the usage then, and the queue length.
     public var sample: ((Nanoseconds, Usage, Int) -> Void)?
     /// Every 2^14 events.
     public var progress: ((RunProgress) -> Void)?

@@ -45,11 +45,16 @@ public struct Summary: Equatable, Sendable {
     /// The measured window: first to last event.
     public var windowStart: Nanoseconds
     public var windowEnd: Nanoseconds
+    /// Where the steady-state averages were taken (`SteadyStateRule`).
+    public var steadyWindow: Range<Nanoseconds>
+    public var steadyState: SteadyStateRule
     public var utilization: [Resource: Utilization]
     public var peakConcurrentClusters: Int
     /// Distinct hosts of each accepted hpc cluster at admission, averaged.
     public var meanHostsSpanned: Double
     public var buildTimeLIDs: Int
+    /// Wait, turnaround and bounded slowdown of the clusters that ended.
+    public var jobs: JobSummary
     /// Nil when the run has no overhead model.
     public var performance: PerformanceSummary?
     /// Nil for the default reject-on-arrival admission.
@@ -106,15 +111,27 @@ public struct Summary: Equatable, Sendable {
         add("Departures", "\(departures)")
         add("Peak concurrent clusters", "\(peakConcurrentClusters)")
         add("Mean hosts per hpc cluster", String(format: "%.3f", meanHostsSpanned))
+        // Without a queue every wait is 0 and every slowdown 1: nothing to print.
+        if queue != nil, jobs.wait.count > 0 {
+            let w = jobs.wait, b = jobs.boundedSlowdown
+            add("Jobs ended", "\(w.count)")
+            add("  wait (s) mean, p50, p90, max", [w.mean, w.quantile(0.5), w.quantile(0.9), w.maximum].map { String(format: "%.1f", $0) }
+                .joined(separator: ", "))
+            add("  bounded slowdown mean, p90, max", [b.mean, b.quantile(0.9), b.maximum].map(fixed3).joined(separator: ", "))
+        }
         lines.append("")
         lines.append("Utilization".rightPadded(to: 18)
-                     + "time-avg".leftPadded(to: 12) + "avg %".leftPadded(to: 10) + "peak".leftPadded(to: 10) + "peak %".leftPadded(to: 10) + "capacity".leftPadded(to: 11))
+                     + "time-avg".leftPadded(to: 12) + "avg %".leftPadded(to: 10) + "steady %".leftPadded(to: 10)
+                     + "peak".leftPadded(to: 10) + "peak %".leftPadded(to: 10) + "capacity".leftPadded(to: 11))
         for resource in Resource.allCases {
             guard let u = utilization[resource] else { continue }
             lines.append("  " + resource.rawValue.rightPadded(to: 16)
                          + String(format: "%.2f", u.timeAverage).leftPadded(to: 12) + percent(u.averageFraction).leftPadded(to: 10)
+                         + (u.steadyFraction.map(percent) ?? "-").leftPadded(to: 10)
                          + "\(u.peak)".leftPadded(to: 10) + percent(u.peakFraction).leftPadded(to: 10) + "\(u.capacity)".leftPadded(to: 11))
         }
+        lines.append("  (steady: \(Units.formatSeconds(steadyWindow.lowerBound)) s .. \(Units.formatSeconds(steadyWindow.upperBound)) s, "
+                     + "arrivals after a \(String(format: "%g", steadyState.warmup * 100))% warm-up, drain excluded)")
         lines.append("  (pkey entries exclude each port's default entry; LIDs include \(buildTimeLIDs) held from build time)")
         return lines.joined(separator: "\n")
     }

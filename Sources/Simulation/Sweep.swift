@@ -32,6 +32,9 @@ public struct SweepPlan: Sendable {
     public let replications: Int
     public let horizon: Nanoseconds?
     public let points: [Point]
+    /// Replications replay segments of a trace (`Workload.segment`): a trace, unlike
+    /// a synthetic workload, would replay identically under every seed.
+    public let segments: Bool
 
     /// Loads and validates every point's scenario (a bad value fails before anything runs).
     public init(yaml: String, file: String, loader: ScenarioLoader, variations: [Variation], replications: Int,
@@ -48,6 +51,9 @@ public struct SweepPlan: Sendable {
         points = try combinations.enumerated().map { index, settings in
             let text = try ScenarioOverride.apply(settings, to: yaml, file: file)
             return Point(index: index, settings: settings, scenario: try loader.load(yaml: text, file: file))
+        }
+        segments = replications > 1 && points.allSatisfy { point in
+            if case .synthetic = point.scenario.workload { false } else { point.scenario.workload != nil }
         }
     }
 
@@ -114,10 +120,11 @@ public enum SweepRunner {
                 let (point, replication) = plan.position(ofRun: index)
                 let outcome = Result { () throws -> SweepRunResult in
                     let seed = plan.seed(point: point, replication: replication)
-                    let simulation = try Run(scenario: plan.points[point].scenario, seed: seed, horizon: plan.horizon)
+                    let simulation = try Run(scenario: plan.points[point].scenario, seed: seed, horizon: plan.horizon,
+                                             segment: plan.segments ? (replication, plan.replications) : nil)
                     return SweepRunResult(runIndex: index, point: point, replication: replication, seed: seed,
                                           scenario: simulation.scenario, policy: simulation.policyName,
-                                          summary: simulation.simulate(), title: simulation.title)
+                                          summary: try simulation.simulate(), title: simulation.title)
                 }
                 let done = progress.withLock { p -> Int in
                     p.results[index] = outcome

@@ -104,7 +104,7 @@ public struct SWFImport: Sendable {
         for (job, submit) in kept {
             // Scaled gaps and durations must stay on the simulated clock (100 years each).
             let arrival = scaled(submit - origin, by: spec.timeScaleNano)
-            let duration = spec.lifetime == .runtime ? job[3] : job[8]
+            let duration = spec.lifetime == .requested ? job[8] : job[3]
             guard let arrival, arrival <= SimulatedClock.latestInput, duration <= SimulatedClock.latestInput else {
                 throw InputError(file: file, field: "job \(job[0])",
                                  message: "its arrival (scaled by timeScale) or its \(spec.lifetime.rawValue) time is more than 100 years: past the simulated clock")
@@ -164,7 +164,7 @@ public struct SWFImport: Sendable {
     private static func unusable(_ job: [Int64], spec: SWFImportSpec, seen: inout Set<Int64>) -> SkipReason? {
         if job[1] < 0 { return .submitUnknown }
         switch spec.lifetime {
-        case .runtime: if job[3] < 0 { return .runtimeUnknown }
+        case .runtime, .work: if job[3] < 0 { return .runtimeUnknown }
         case .requested: if job[8] < 0 { return .requestedTimeUnknown }
         }
         if processors(job) == nil { return .processorsUnknown }
@@ -183,7 +183,7 @@ public struct SWFImport: Sendable {
         let processors = processors(job)!
         let vms = Int((processors + Int64(spec.coresPerVM) - 1) / Int64(spec.coresPerVM))
         let runtime = job[3], requested = job[8]
-        let duration = spec.lifetime == .runtime ? runtime : requested
+        let duration = spec.lifetime == .requested ? requested : runtime
         let memoryMiB = Int64((Double(spec.coresPerVM) * spec.memoryGiBPerCore * 1024).rounded())
         return ClusterRequest(
             id: job[0], arrival: arrival, tenant: job[11] >= 0 ? "u\(job[11])" : "unknown", vms: vms,

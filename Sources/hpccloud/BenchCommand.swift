@@ -12,7 +12,9 @@ struct Bench: ParsableCommand {
         100k hosts, with the O(H) reference policy at 1k hosts whose checksum must match;
         a full simulation of 1M requests on 100k hosts per policy; first-fit at 1k, 10k and
         100k hosts with 10k, 100k and 1M requests (scaling); and the Lublin SWF log repeated
-        to 1M jobs. Each: wall time, events/s, requests/s, peak memory, checksum.
+        to 1M jobs; the external policy protocol (policies/first_fit.py through python3 at
+        100, 1k and 10k hosts, 20k admissions, checked against the built-in first-fit). Each:
+        wall time, events/s, requests/s, peak memory, checksum.
         """)
 
     @Flag(help: "A smaller suite (each case a tenth the size), for a quick look.")
@@ -21,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the Markdown report here.", valueName: "FILE"))
     var out: String?
 
-    @Option(help: ArgumentHelp("Run only the cases whose name starts with this (kernel, placement, simulation, SWF).", valueName: "PREFIX"))
+    @Option(help: ArgumentHelp("Run only the cases whose name starts with this (kernel, placement, simulation, policy protocol, SWF).", valueName: "PREFIX"))
     var only: String?
 
     @OptionGroup var hardware: HardwareOptions
@@ -54,6 +56,14 @@ struct Bench: ParsableCommand {
             }
             for policy in PlacementPolicies.names where wanted("simulation") {
                 add(Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog))
+            }
+            if wanted("policy protocol") {
+                // The Python example that decides as first-fit, from the checkout the hardware catalog is in.
+                let script = catalog.directory + "/../policies/first_fit.py"
+                for hosts in [100, 1_000, 10_000] {
+                    add(try Benchmark.externalPlacement(command: ["python3", script], reference: "first-fit", hosts: hosts,
+                                                        operations: 20_000 / scale, catalog: catalog))
+                }
             }
             if wanted("SWF") {
             let lublin = try loadScenario(FileManager.default.fileExists(atPath: catalog.directory + "/../Workloads/swf-lublin-256.yaml")

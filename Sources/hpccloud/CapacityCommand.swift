@@ -37,6 +37,7 @@ struct Capacity: ParsableCommand {
     @Option(help: ArgumentHelp("Keep only the arrivals of the first H simulated hours of each run.", valueName: "H"))
     var horizon: Double?
 
+    @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -51,7 +52,7 @@ struct Capacity: ParsableCommand {
 
     func run() throws {
         try reportingInputErrors {
-            let loaded = try loadScenario(scenario, hardware: hardware).scenario
+            let loaded = try loadScenario(scenario, hardware: hardware, settings: settings).scenario
             let goal = CapacitySearch.Target(parsing: target)!
             var search = try CapacitySearch(scenario: loaded, target: goal, dimension: varyRate ? .rate : .hosts,
                                             replications: replications, horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) })

@@ -27,7 +27,8 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
         case .scenario:
             Self.refusedInOneLine {
                 let scenario = try Self.loader.load(yaml: text, file: "fuzz.yaml")
-                guard scenario.cloud.hostCount <= Self.maximumHosts,
+                // An external policy would start whatever program the input names: parsed, never run.
+                guard scenario.cloud.hostCount <= Self.maximumHosts, PolicyReference(scenario.policy) == .named(scenario.policy),
                       case .synthetic(let spec) = scenario.workload, spec.requests <= Self.maximumRequests else { return }
                 _ = try Run(scenario: scenario).simulate()
             }

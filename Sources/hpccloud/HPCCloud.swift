@@ -47,6 +47,14 @@ extension HPCCloud {
         guard let symbol = dlsym(nil, "stdout"), let stream = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee else { return }
         errno = 0
         guard fflush(stream) != 0 || ferror(stream) != 0 else { return }
+        // A reader that stopped early (`| head`) closed the pipe: no error to report, the
+        // status a shell gives a process ended by SIGPIPE (ignored here, so writes fail instead).
+        var status = stat()
+        var output = pollfd(fd: STDOUT_FILENO, events: Int16(POLLOUT), revents: 0)
+        if fstat(STDOUT_FILENO, &status) == 0, status.st_mode & S_IFMT == S_IFIFO,
+           poll(&output, 1, 0) == 1, output.revents & Int16(POLLERR) != 0 {
+            Foundation.exit(128 + SIGPIPE)
+        }
         let reason = errno != 0 ? String(cString: strerror(errno)) : "a write failed"
         printError("hpccloud: error: standard output: cannot write: \(reason)")
         Foundation.exit(1)
@@ -70,14 +78,32 @@ struct HardwareOptions: ParsableArguments {
     }
 }
 
-/// A scenario file, or the embedded default when `path` is nil, with its text as given.
-func loadScenario(_ path: String?, hardware: HardwareOptions) throws -> (scenario: Scenario, yaml: String) {
+/// A scenario file, or the embedded default when `path` is nil, with `--set` settings
+/// applied, and its text as run (the file's text with the settings in it).
+func loadScenario(_ path: String?, hardware: HardwareOptions, settings: ScenarioSettings? = nil) throws
+    -> (scenario: Scenario, yaml: String) {
     let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: path), policies: PlacementPolicies.names)
-    guard let path else {
-        return (try loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile), EmbeddedScenarios.defaultYAML)
+    let file = path ?? EmbeddedScenarios.defaultFile
+    var yaml = try path.map(readText) ?? EmbeddedScenarios.defaultYAML
+    let parsed = try settings?.parsed(file: file) ?? []
+    if !parsed.isEmpty { yaml = try ScenarioOverride.apply(parsed, to: yaml, file: file) }
+    return (try loader.load(yaml: yaml, file: file), yaml)
+}
+
+/// `--set KEY=VALUE`: any scenario key by its path, as `sweep --vary` takes it, for one run.
+struct ScenarioSettings: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set a scenario key for this run: KEY=VALUE with KEY a path such as overcommit, hosts[0].count, workload.swf.timeScale; repeat for more.",
+                                                         valueName: "KEY=VALUE"))
+    var values: [String] = []
+
+    func parsed(file: String) throws -> [ScenarioOverride.Setting] {
+        try values.map { text in
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw InputError(file: file, field: "--set", message: "expected KEY=VALUE, got '\(TerminalText.visible(text))'")
+            }
+            return ScenarioOverride.Setting(key: String(text[..<equals]), value: String(text[text.index(after: equals)...]))
+        }
     }
-    let scenario = try loader.load(path: path)
-    return (scenario, try String(contentsOfFile: path, encoding: .utf8))
 }
 
 /// Writes a report whole (temp file, fsync and rename), or says why not in one line.

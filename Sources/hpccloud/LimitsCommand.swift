@@ -13,11 +13,12 @@ struct Limits: ParsableCommand {
     @Argument(help: ArgumentHelp("Scenario YAML file. Omit for the embedded default.", valueName: "SCENARIO"))
     var scenario: String?
 
+    @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
 
     func run() throws {
         try reportingInputErrors {
-            let loaded = try loadScenario(scenario, hardware: hardware).scenario
+            let loaded = try loadScenario(scenario, hardware: hardware, settings: settings).scenario
             print(CloudLimits(cloud: loaded.cloud).formatted(title: "Limits of \(loaded.name) (\(loaded.cloud.hostCount) hosts)"))
         }
     }

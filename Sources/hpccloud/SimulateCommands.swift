@@ -12,7 +12,7 @@ struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Override the scenario's seed, 0 to 18446744073709551615 (the random streams derive from it).", valueName: "N"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Override the scenario's placement policy: \(PlacementPolicies.names.joined(separator: ", ")).",
+    @Option(help: ArgumentHelp("Override the scenario's placement policy: \(PlacementPolicies.names.joined(separator: ", ")), or exec:COMMAND for a program speaking the policy protocol (policies/PROTOCOL.md), such as 'exec:python3 policies/first_fit.py'.",
                                valueName: "P"))
     var policy: String?
 
@@ -20,14 +20,19 @@ struct RunOptions: ParsableArguments {
                                valueName: "H"))
     var horizon: Double?
 
+    @Option(help: ArgumentHelp("Warm-up share of the arrivals' span left out of the steady-state averages, 0 to below 1 (default 0.1); the drain after the last arrival is always left out.",
+                               valueName: "F"))
+    var warmup: Double = SteadyStateRule.standard.warmup
+
+    var steadyState: SteadyStateRule { SteadyStateRule(warmup: warmup) }
+
     /// The horizon in integer nanoseconds.
     var horizonNanoseconds: Nanoseconds? { horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) } }
 
     func validate() throws {
         try checkHorizon(horizon)
-        if let policy, !PlacementPolicies.names.contains(policy) {
-            throw ValidationError("unknown policy '\(policy)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
-        }
+        guard warmup >= 0 && warmup < 1 else { throw ValidationError("--warmup must be a share from 0 to below 1, got \(warmup)") }
+        if let policy, let problem = PolicyReference.validate(policy, names: PlacementPolicies.names) { throw ValidationError(problem) }
     }
 }
 
@@ -44,6 +49,7 @@ struct Simulate: ParsableCommand {
     var scenario: String?
 
     @OptionGroup var options: RunOptions
+    @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
     @OptionGroup var results: ResultsOptions
 
@@ -52,9 +58,9 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         try reportingInputErrors {
-            let (loaded, yaml) = try loadScenario(scenario, hardware: hardware)
+            let (loaded, yaml) = try loadScenario(scenario, hardware: hardware, settings: settings)
             let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
-                                     horizon: options.horizonNanoseconds)
+                                     horizon: options.horizonNanoseconds, steadyState: options.steadyState)
             try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results)
         }
     }
@@ -90,7 +96,7 @@ struct Replay: ParsableCommand {
             let loaded = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(path: scenario)
             let workload = try TraceCSV.read(path: trace)
             let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
-                                     horizon: options.horizonNanoseconds)
+                                     horizon: options.horizonNanoseconds, steadyState: options.steadyState)
             try execute(simulation, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
                         decisions: decisions, results: results)
         }
@@ -189,7 +195,7 @@ func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, result
     let monitor = RunMonitor(sample: recorder.map { r in { r.sample(time: $0, usage: $1, queued: $2) } },
                              progress: progress.update,
                              shouldStop: { interruptRequested.load(ordering: .relaxed) })
-    let summary = simulation.simulate(record: writer == nil && recorder == nil ? nil : { row in
+    let summary = try simulation.simulate(record: writer == nil && recorder == nil ? nil : { row in
         writer?.write(row)
         recorder?.record(row)
     }, monitor: monitor)

@@ -13,7 +13,11 @@ struct Sweep: ParsableCommand {
         hosts[0].vfs, hosts[0].pkeyTable, hosts[0].sriovMode, hosts[0].hca,
         workload.synthetic.arrivals.perHour, admission.mode, ... Replication r uses seed
         (scenario seed + r) at every point: policies at one point see identical arrivals
-        (common random numbers). Runs use --jobs threads; every run goes into one results
+        (common random numbers); --baseline KEY=VALUE prints each point's paired differences
+        against that point with 95% intervals. A trace or SWF log replays identically under
+        every seed, so there replication r replays the r-th of N equal segments of its
+        arrival span. Identical replications (degenerate intervals) are warned about.
+        Runs use --jobs threads; every run goes into one results
         database. --shard I/N runs one slice; --slurm DIR writes a Slurm job array (one
         task per shard, a database each) and a merge script instead of running.
         """)
@@ -42,6 +46,10 @@ struct Sweep: ParsableCommand {
     @Option(help: ArgumentHelp("With --slurm: how many array tasks (shards). Default: min(runs, 8).", valueName: "N"))
     var shards: Int?
 
+    @Option(help: ArgumentHelp("Also print each point's paired differences against the point where KEY is VALUE (e.g. policy=best-fit), with 95% intervals.",
+                               valueName: "KEY=VALUE"))
+    var baseline: String?
+
     @Flag(help: "Continue an interrupted sweep in --db: run only what it does not hold yet (same scenario file and --vary values).")
     var resume = false
 
@@ -56,7 +64,13 @@ struct Sweep: ParsableCommand {
         if let shard, parseShard(shard) == nil { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
         if shard != nil && slurm != nil { throw ValidationError("--shard and --slurm exclude each other") }
         if let shards, shards < 1 { throw ValidationError("--shards must be at least 1") }
+        if let baseline, parseBaseline(baseline) == nil { throw ValidationError("--baseline must be KEY=VALUE, got '\(baseline)'") }
         if resume && (results.db == nil || slurm != nil) { throw ValidationError("--resume needs --db FILE (the sweep's database) and no --slurm") }
+    }
+
+    func parseBaseline(_ text: String) -> (String, String)? {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex, text.index(after: equals) != text.endIndex else { return nil }
+        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
     }
 
     func parseShard(_ text: String) -> (index: Int, count: Int)? {
@@ -84,6 +98,11 @@ struct Sweep: ParsableCommand {
             let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: scenario), policies: PlacementPolicies.names)
             let plan = try SweepPlan(yaml: yaml, file: scenario, loader: loader, variations: try parsedVariations(),
                                      replications: replications, horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) })
+            if let baseline, let (key, value) = parseBaseline(baseline),
+               !plan.variations.contains(where: { $0.key == key && $0.values.contains(value) }) {
+                throw InputError(file: scenario, field: "--baseline", message: "expected a varied KEY=VALUE, such as "
+                                 + plan.variations.map { "\($0.key)=\($0.values[0])" }.joined(separator: " or ") + ", got '\(baseline)'")
+            }
             guard plan.runCount <= 10_000_000 else {
                 throw InputError(file: scenario, field: "--vary", message: "\(plan.runCount.formatted()) runs (points x replications): expected at most 10,000,000")
             }
@@ -121,8 +140,13 @@ struct Sweep: ParsableCommand {
                 stored = runs.map { SweepStore.StoredRun($0, plan: plan, sweep: sweepName) }
             }
             print("Sweep \(sweepName): \(plan.points.count) points x \(replications) replications"
+                  + (plan.segments ? " (each a segment of the trace: 1/\(replications) of its arrival span)" : "")
                   + (shardCount > 1 ? ", shard \(shardIndex)/\(shardCount): \(indices.count) runs" : ""))
-            print(SweepStatistics(stored, keys: plan.variations.map(\.key)).formatted())
+            let statistics = SweepStatistics(stored, keys: plan.variations.map(\.key))
+            print(statistics.formatted())
+            if let baseline, let (key, value) = parseBaseline(baseline) {
+                print("\n" + (try statistics.formattedPaired(against: key, value, file: scenario)))
+            }
             if let databasePath { print("Results: \(databasePath)") }
         }
     }

@@ -132,7 +132,7 @@ import TestSupport
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\noverheads: { route: x }", "overheads.route", "unknown key (expected one of: path)"),
         (ScenarioTests.synthetic("tenants: 0"), "workload.synthetic.tenants", "expected a tenant count in 1...100000000, got 0"),
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { swf: { file: x.swf, coresPerVM: 2, lifetime: walltime } }",
-         "workload.swf.lifetime", "unknown value 'walltime' (expected one of: runtime, requested)"),
+         "workload.swf.lifetime", "unknown value 'walltime' (expected one of: runtime, requested, work)"),
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { swf: { file: x.swf, timeScale: 0 } }",
          "workload.swf.timeScale", "expected a number in (0, 1000000] such as 0.5"),
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nadmission: { mode: reject, maxWaitHours: 2 }",

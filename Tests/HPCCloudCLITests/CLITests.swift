@@ -22,7 +22,8 @@ struct Tool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["HPCCLOUD_REPORTS": reports]) { _, new in new }
+        // Python policies leave no __pycache__ in the checkout.
+        process.environment = ProcessInfo.processInfo.environment.merging(["HPCCLOUD_REPORTS": reports, "PYTHONDONTWRITEBYTECODE": "1"]) { _, new in new }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         return process
     }

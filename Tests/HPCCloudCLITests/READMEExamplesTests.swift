@@ -5,7 +5,7 @@ import TestSupport
 /// The README's example sessions run as tests, as SimGrid's `.tesh` files do:
 /// in a fenced block whose first line starts with `$ `, each `$ ` line is a
 /// command (run by /bin/sh in a scratch directory that holds `Workloads/` and
-/// `Hardware/`, with the built `hpccloud` first on PATH) and the lines up to the
+/// `Hardware/` and `policies/`, with the built `hpccloud` first on PATH) and the lines up to the
 /// next `$ ` are its output, stdout and stderr together. An example whose output
 /// ends with `hpccloud: error:` must fail; any other must succeed. A changed
 /// number in the tool cannot go unnoticed in the README.
@@ -67,7 +67,7 @@ import TestSupport
     /// A scratch directory with the checkout's scenarios and hardware, so commands run as in the README.
     static func workspace() throws -> String {
         let directory = try Fixtures.scratchDirectory("readme")
-        for name in ["Workloads", "Hardware"] {
+        for name in ["Workloads", "Hardware", "policies"] {
             try FileManager.default.createSymbolicLink(atPath: directory + "/" + name, withDestinationPath: Fixtures.repoRoot + "/" + name)
         }
         return directory

@@ -35,7 +35,7 @@ import TestSupport
         for policy in ["first-fit", "worst-fit"] {
             let run = try Run(scenario: scenario, policy: policy)
             let recorder = try RunRecorder(database: database, run: run, scenarioYAML: "")
-            let summary = run.simulate(record: recorder.record, monitor: RunMonitor(sample: { recorder.sample(time: $0, usage: $1, queued: $2) }))
+            let summary = try run.simulate(record: recorder.record, monitor: RunMonitor(sample: { recorder.sample(time: $0, usage: $1, queued: $2) }))
             try recorder.finish(summary: summary, title: run.title)
         }
         let page = directory + "/report.html"

@@ -18,7 +18,7 @@ import TestSupport
     /// Runs `simulation` into `database`, stopping after the first check when `stop` says so.
     func record(_ simulation: Run, into database: ResultsDatabase, stop: Bool = false) throws -> (Summary, RunRecorder) {
         let recorder = try RunRecorder(database: database, run: simulation, scenarioYAML: "yaml as given")
-        let summary = simulation.simulate(record: recorder.record, monitor: RunMonitor(
+        let summary = try simulation.simulate(record: recorder.record, monitor: RunMonitor(
             sample: { recorder.sample(time: $0, usage: $1, queued: $2) }, shouldStop: { stop }))
         try recorder.finish(summary: summary, title: simulation.title)
         return (summary, recorder)
@@ -108,7 +108,7 @@ import TestSupport
         }.start()
         locked.wait()
         var rows = 0
-        let summary = simulation.simulate(record: { row in
+        let summary = try simulation.simulate(record: { row in
             recorder.record(row)
             rows += 1
         }, monitor: RunMonitor(sample: { recorder.sample(time: $0, usage: $1, queued: $2) }))

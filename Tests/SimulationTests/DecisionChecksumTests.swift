@@ -49,7 +49,7 @@ import Workloads
         let scenario = try pin.scenario.map { try loader.load(path: Fixtures.repoRoot + "/Workloads/" + $0) }
             ?? loader.load(yaml: EmbeddedScenarios.defaultYAML, file: EmbeddedScenarios.defaultFile)
         let run = try Run(scenario: scenario, policy: pin.policy, seed: pin.seed, horizon: pin.horizonHours * 3_600_000_000_000)
-        let log = GoldenTests.log(run)
+        let log = try GoldenTests.log(run)
         let rows = log.split(separator: "\n").count - 1
         let checksum = Self.fnv1a(log)
         #expect(rows == pin.rows && checksum == pin.checksum,

@@ -37,7 +37,7 @@ import Workloads
         let shape = Fixtures.shape(vcores: 4, memoryGiB: 16)
         let feasible = oracle.fittingHosts(shape, cluster: 2)
         #expect(feasible == [1, 2, 10, 11, 12])
-        let policy = run.makePolicy()
+        let policy = try run.makePolicy()
         var counts = Array(repeating: 0, count: engine.hostCount)
         let draws = 5_000
         for _ in 0..<draws {

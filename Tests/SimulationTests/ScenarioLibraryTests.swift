@@ -27,7 +27,7 @@ import TestSupport
         let scenario = try Fixtures.loader().load(path: path)
         #expect(scenario.description != nil, "\(path) has no description")
         let run = try Run(scenario: scenario, horizon: Self.smokeHorizon)
-        let summary = run.simulate()
+        let summary = try run.simulate()
         #expect(summary.requests > 0 && summary.accepted > 0)
         #expect(summary.requests == run.workload.requests.count)
     }

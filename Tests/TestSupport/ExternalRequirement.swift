@@ -10,7 +10,7 @@ import Testing
 /// reason. Elsewhere (a bare `swift test`) a test whose requirement is missing
 /// is skipped, and the skip says what is missing and how to get it.
 public enum ExternalRequirement: Sendable {
-    case chromium, slurm, openSM, schemathesis
+    case chromium, slurm, openSM, schemathesis, python3
     /// Root with mount namespaces (`unshare -m`), for tests that mount a small or read-only filesystem.
     case rootWithMounts
 
@@ -30,6 +30,8 @@ public enum ExternalRequirement: Sendable {
             return IBSimFabric.tools.allSatisfy { FileManager.default.fileExists(atPath: $0) }
         case .schemathesis:
             return (try? CleanSpawn.run("/usr/bin/env", ["python3", "-m", "schemathesis.cli", "--version"], timeout: 60, directory: "/").status) == 0
+        case .python3:
+            return (try? CleanSpawn.run("/usr/bin/env", ["python3", "--version"], timeout: 60, directory: "/").status) == 0
         case .rootWithMounts:
             return getuid() == 0 && (try? CleanSpawn.run("/usr/bin/unshare", ["-m", "true"], timeout: 10, directory: "/").status) == 0
         }
@@ -42,6 +44,7 @@ public enum ExternalRequirement: Sendable {
         case .slurm: "needs root and Slurm (slurm-wlm and munge; make test installs them; it runs as root in CI)"
         case .openSM: "needs OpenSM on ibsim (opensm, ibsim-utils, libumad2sim0, infiniband-diags; make test installs them)"
         case .schemathesis: "needs schemathesis (PyPI; make test installs it)"
+        case .python3: "needs python3 (Debian's python3 package), for the external policy examples"
         case .rootWithMounts: "needs root with mount namespaces (unshare -m), to mount small and read-only filesystems"
         }
     }

@@ -246,9 +246,10 @@ public struct ReferenceCloud {
 
     // MARK: - Totals, to compare with the engine's `usage`
 
-    /// Physical cores in use (pinned plus ceil(dynamic / r) per host), VFs, tenant pkey entries, LIDs, clusters.
+    /// Physical cores in use (pinned plus ceil(dynamic / r) per host), memory, VFs, tenant pkey entries, LIDs, clusters.
     public var usage: Usage {
         Usage(physicalCores: hosts.reduce(0) { $0 + $1.pinned + coresFor(dynamic: $1.dynamic) },
+              memoryMiB: hosts.reduce(0) { $0 + $1.memoryUsed },
               vfs: hosts.reduce(0) { $0 + $1.vfsInUse.count },
               pkeyEntries: hosts.reduce(0) { $0 + $1.hpcVMs.count },
               lids: lidsInUse, clusters: clusters.count)
