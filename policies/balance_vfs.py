@@ -1,11 +1,15 @@
-"""Keep a cluster's partition on few hosts, and VF-rich hosts for hpc VMs.
+"""Keep each cluster's partition on few hosts, and VF-rich hosts for hpc VMs.
 
-For an hpc VM: a host that already holds the cluster if one fits (its pkey is
-already in that host's table, so no new entry is used); otherwise the host with
-the most VFs left after placing it (ties: most free cores, then lowest index),
-which spreads VF use so no HCA runs out while others sit idle. For a common VM
-(no VF): the host with the fewest free cores left (best fit, ties lowest
-index), leaving the VF-rich room to hpc clusters.
+An hpc VM takes a VF, and on a host that does not hold its cluster yet, a pkey
+table entry too. It goes to a candidate that already holds its cluster if there
+is one (no new pkey entry, and the partition stays on few hosts' tables);
+among those, or among all candidates when none holds the cluster, to the one
+with the most VFs left after placing it, so that no HCA runs out of VFs while
+others sit idle (ties: the most free cores left, then the lowest index).
+
+A common VM takes no VF: it goes to the candidate with the fewest free cores
+left (best fit; ties: the lowest index), which packs common VMs and leaves
+the room on the other hosts to hpc clusters.
 """
 
 from hpccloud_policy import Policy, run
@@ -21,10 +25,8 @@ class BalanceVFs(Policy):
         if not query.is_hpc:
             return min(candidates, key=lambda c: (c[1], c[0]))[0]
         own = set(query.cluster_hosts)
-        for candidate in candidates:
-            if candidate[0] in own:
-                return candidate[0]
-        return min(candidates, key=lambda c: (-c[3], -c[1], c[0]))[0]
+        # [host, free cores, free memory, free VFs]: the cluster's hosts first, then most VFs, most cores, lowest index.
+        return min(candidates, key=lambda c: (c[0] not in own, -c[3], -c[1], c[0]))[0]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The lowest-index host where the VM fits: the built-in first-fit, as a program.
 
-It makes exactly the built-in policy's decisions (the tests compare decision
-logs byte for byte), so it checks the protocol and measures its cost.
+It must decide exactly as the built-in policy does (hpccloud's tests compare
+the decision logs byte for byte), so it is the literal rule: the smallest
+candidate host, or decline when there is none.
 """
 
 from hpccloud_policy import Policy, run
@@ -11,8 +12,7 @@ class FirstFit(Policy):
     name = "first-fit-py"
 
     def choose(self, query):
-        # Candidates arrive ascending by host index.
-        return query.raw_candidates[0][0] if query.raw_candidates else None
+        return min(query.candidate_hosts, default=None)
 
 
 if __name__ == "__main__":

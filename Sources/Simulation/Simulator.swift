@@ -195,8 +195,7 @@ public final class Simulator {
             jobs.add(JobTimes(arrival: workload.requests[index].arrival, start: starts[index], end: time))
             waitingRoom?.departed(event.index)
             requestDispatch(at: time)
-            record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, pkey: departed?.pkey,
-                                request: workload.requests[Int(event.index)]))
+            record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, pkey: departed?.pkey, request: workload.requests[index]))
         }
     }
 
