@@ -26,6 +26,9 @@ struct RunOptions: ParsableArguments {
 
     var steadyState: SteadyStateRule { SteadyStateRule(warmup: warmup) }
 
+    @Flag(help: "Print the summary as one JSON object (scenario, policy, seed, status, and every metric by name) instead of the table.")
+    var json = false
+
     /// The horizon in integer nanoseconds.
     var horizonNanoseconds: Nanoseconds? { horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) } }
 
@@ -61,7 +64,7 @@ struct Simulate: ParsableCommand {
             let (loaded, yaml) = try loadScenario(scenario, hardware: hardware, settings: settings)
             let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds, steadyState: options.steadyState)
-            try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results)
+            try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results, json: options.json)
         }
     }
 }
@@ -98,7 +101,7 @@ struct Replay: ParsableCommand {
             let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds, steadyState: options.steadyState)
             try execute(simulation, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
-                        decisions: decisions, results: results)
+                        decisions: decisions, results: results, json: options.json)
         }
     }
 }
@@ -184,7 +187,7 @@ final class ProgressLine {
 
 /// Simulates, writing the decision log and the results database if asked,
 /// and prints the summary (to stderr when the log goes to stdout).
-func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, results: ResultsOptions) throws {
+func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, results: ResultsOptions, json: Bool = false) throws {
     let writer = try decisions.map { try DecisionLogWriter(path: $0) }
     let databasePath = try results.path(scenario: simulation.scenario.name)
     let recorder = try databasePath.map { path in
@@ -203,8 +206,13 @@ func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, result
     // A failed write fails the run (exit 1): nothing is reported written that is not.
     if summary.interrupted { writer?.abandon() } else { try writer?.finish() }
     try recorder?.finish(summary: summary, title: simulation.title)
-    let text = (simulation.workloadReport + [summary.formatted(title: simulation.title)]).joined(separator: "\n")
+    let text = json ? try summaryJSON(simulation, summary, database: databasePath, runID: recorder?.runID)
+        : (simulation.workloadReport + [summary.formatted(title: simulation.title)]).joined(separator: "\n")
     if decisions == "-" { printError(text) } else { print(text) }
+    if json {
+        if summary.interrupted { throw ExitCode(130) }
+        return
+    }
     if let decisions, decisions != "-", !summary.interrupted { print("\nDecision log: \(decisions)") }
     if let databasePath, let recorder {
         let line = "Results: \(databasePath) (run \(recorder.runID))"
@@ -214,4 +222,19 @@ func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, result
         printError("hpccloud: interrupted; the results database marks the run incomplete")
         throw ExitCode(130)
     }
+}
+
+/// The summary for scripts: one JSON object, keys sorted, every metric of the results database by name.
+func summaryJSON(_ simulation: Run, _ summary: Summary, database: String?, runID: Int64?) throws -> String {
+    var metrics: [String: Double] = [:]
+    for (name, value) in RunRecorder.metrics(summary) where value.isFinite { metrics[name] = value }
+    var object: [String: Any] = [
+        "scenario": simulation.scenario.name, "policy": simulation.policyName, "seed": simulation.seed,
+        "hosts": summary.hosts, "status": summary.interrupted ? "interrupted" : "complete", "metrics": metrics,
+        "tool": ToolVersion.string,
+    ]
+    if let database { object["database"] = database }
+    if let runID { object["run"] = runID }
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    return String(decoding: data, as: UTF8.self)
 }
