@@ -19,6 +19,11 @@ public enum PolicyReference: Equatable, Sendable {
         self = .external(command: command)
     }
 
+    /// A program, not a policy the engine has.
+    public var isExternal: Bool {
+        if case .external = self { true } else { false }
+    }
+
     /// Checks a policy name against the registered `names`: one line saying what was expected.
     public static func validate(_ text: String, names: [String]) -> String? {
         switch PolicyReference(text) {

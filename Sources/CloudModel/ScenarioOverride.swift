@@ -15,6 +15,12 @@ public enum ScenarioOverride {
         }
 
         public var description: String { "\(key)=\(value)" }
+
+        /// `KEY=VALUE` as the command line gives it (`--set`, `--baseline`): nil without a key or an `=`.
+        public init?(parsing text: String) {
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else { return nil }
+            self.init(key: String(text[..<equals]), value: String(text[text.index(after: equals)...]))
+        }
     }
 
     /// `yaml` with each setting applied in order.

@@ -28,6 +28,8 @@ public final class ExternalPolicy: PlacementPolicy {
     private var failure: InputError?
     private let requests: [Int64: (tenant: String, vms: Int)]
     private var message: [UInt8] = []
+    /// One decoder for every answer (made once: a question is the hot path of an external run).
+    private let decoder = JSONDecoder()
     private var hosts: [Int] = []
 
     /// Starts the program and exchanges hellos.
@@ -75,7 +77,7 @@ public final class ExternalPolicy: PlacementPolicy {
         guard let answer = receive(step: "answer \(questions)") else { return nil }
         let host: Int?
         do {
-            host = try JSONDecoder().decode(Answer.self, from: Data(answer)).host
+            host = try decoder.decode(Answer.self, from: Data(answer)).host
         } catch {
             fail(field: "answer \(questions)", "expected {\"host\": a candidate host or null}, got '\(Self.excerpt(answer))'")
             return nil

@@ -409,7 +409,7 @@ public final class Operator {
         let name = name ?? scenario.policy
         guard let policy = PlacementPolicies.make(name, random: random) else {
             // A program's answers are not recorded decisions the operator could replay: simulation only.
-            throw OperatorError(PolicyReference(name).map { if case .external = $0 { true } else { false } } == true
+            throw OperatorError(PolicyReference(name)?.isExternal == true
                 ? "policy '\(name)' is a program (exec:): the operator places with a registered policy (\(PlacementPolicies.names.joined(separator: ", ")))"
                 : "unknown policy '\(name)' (expected one of: \(PlacementPolicies.names.joined(separator: ", ")))")
         }

@@ -155,29 +155,7 @@ public struct Figures {
             let keys = runs[0].settings.keys.sorted()
             let statistics = SweepStatistics(runs, keys: keys)
             let prefix = "sweep\(sweepIndex + 1)-"
-            let axes = keys.count == 1 ? keys : keys.filter { $0 != "policy" }
-            for axis in axes {
-                let values = Array(Set(statistics.rows.compactMap { $0.settings[axis] })).sorted { Report.order($0, $1) }
-                let numeric = values.allSatisfy { Double($0) != nil }
-                let others = keys.filter { $0 != axis }
-                for metric in statistics.shown {
-                    var rows: [[String]] = []
-                    let groups = Dictionary(grouping: statistics.rows) { row in others.map { "\($0)=\(row.settings[$0] ?? "")" }.joined(separator: " ") }
-                    let series = groups.sorted { $0.key < $1.key }.map { name, groupRows in
-                        SVGChart.Band(name: name.isEmpty ? "all" : name, points: groupRows.compactMap { row in
-                            guard let value = row.settings[axis], let interval = row.intervals[metric.name] else { return nil }
-                            rows.append([name, value, Self.number(interval.mean), Self.number(interval.lower), Self.number(interval.upper),
-                                         String(interval.count)])
-                            let x = numeric ? Double(value)! : Double(values.firstIndex(of: value)!)
-                            return (x: x, mean: interval.mean, lower: interval.lower, upper: interval.upper)
-                        }.sorted { $0.x < $1.x })
-                    }
-                    let svg = SVGChart.bands(title: "\(metric.label) against \(axis) (95% intervals)", xLabel: axis, yLabel: metric.label,
-                                             series: series, categories: numeric ? nil : values)
-                    figures.append(Figure(name: prefix + Self.fileName("\(metric.name)-vs-\(axis)"), svg: svg,
-                                          csvHeader: ["group", axis, "mean", "lower95", "upper95", "replications"], csvRows: rows))
-                }
-            }
+            figures += Self.metricFigures(statistics, keys: keys, prefix: prefix)
             guard let baseline, keys.contains(baseline.key) else { continue }
             let paired = try statistics.paired(against: baseline.key, baseline.value, file: report.database.path)
             for metric in statistics.shown {
@@ -193,6 +171,38 @@ public struct Figures {
                                              yLabel: "difference in \(metric.label)", categories: labels, points: points)
                 figures.append(Figure(name: prefix + Self.fileName("paired-\(metric.name)"), svg: svg,
                                       csvHeader: ["point", "difference", "lower95", "upper95", "pairs"], csvRows: rows))
+            }
+        }
+        return figures
+    }
+
+    /// Each metric against each varied key but policy (policies become the lines; policy
+    /// alone is the axis when it is all there is), one band or error bar per combination
+    /// of the other keys, with 95% intervals: the sweep's figures and the HTML report's.
+    static func metricFigures(_ statistics: SweepStatistics, keys: [String], prefix: String) -> [Figure] {
+        var figures: [Figure] = []
+        let axes = keys.count == 1 ? keys : keys.filter { $0 != "policy" }
+        for axis in axes {
+            let values = Array(Set(statistics.rows.compactMap { $0.settings[axis] })).sorted { Report.order($0, $1) }
+            let numeric = values.allSatisfy { Double($0) != nil }
+            let others = keys.filter { $0 != axis }
+            let groups = Dictionary(grouping: statistics.rows) { row in others.map { "\($0)=\(row.settings[$0] ?? "")" }.joined(separator: " ") }
+                .sorted { $0.key < $1.key }
+            for metric in statistics.shown {
+                var rows: [[String]] = []
+                let series = groups.map { name, groupRows in
+                    SVGChart.Band(name: name.isEmpty ? "all" : name, points: groupRows.compactMap { row in
+                        guard let value = row.settings[axis], let interval = row.intervals[metric.name] else { return nil }
+                        rows.append([name, value, Self.number(interval.mean), Self.number(interval.lower), Self.number(interval.upper),
+                                     String(interval.count)])
+                        let x = numeric ? Double(value)! : Double(values.firstIndex(of: value)!)
+                        return (x: x, mean: interval.mean, lower: interval.lower, upper: interval.upper)
+                    }.sorted { $0.x < $1.x })
+                }
+                let svg = SVGChart.bands(title: "\(metric.label) against \(axis) (95% intervals)", xLabel: axis, yLabel: metric.label,
+                                         series: series, categories: numeric ? nil : values)
+                figures.append(Figure(name: prefix + Self.fileName("\(metric.name)-vs-\(axis)"), svg: svg,
+                                      csvHeader: ["group", axis, "mean", "lower95", "upper95", "replications"], csvRows: rows))
             }
         }
         return figures

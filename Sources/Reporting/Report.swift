@@ -1,7 +1,6 @@
 import CloudModel
 import Foundation
 import GRDB
-import Simulation
 
 /// Reads a results database back: CSV of any table, and the HTML report.
 public struct Report {
@@ -45,24 +44,20 @@ public struct Report {
             guard let scenario = try String.fetchOne(db, sql: "SELECT scenario FROM run WHERE id = ?", arguments: [runID]) else {
                 throw InputError(file: database.path, field: "--run", message: "no run \(runID)")
             }
+            // The per-job columns the recorder computed from integer nanoseconds, read back as stored.
             let rows = try Row.fetchAll(db, sql: """
-                SELECT id, kind, arrival, vms, requestedTime, start, "end", hosts FROM request
+                SELECT id, kind, arrival, vms, requestedTime, start, "end", waitTime, runTime, turnaround, slowdown, hosts FROM request
                 WHERE runId = ? AND outcome = 'accepted' AND "end" IS NOT NULL ORDER BY id
                 """, arguments: [runID])
             var lines = [Self.batsimColumns.joined(separator: ",")]
             let workload = Self.csvField(scenario.databaseValue)
             for row in rows {
-                let arrival: Double = try row.decode(forColumn: "arrival"), start: Double = try row.decode(forColumn: "start")
-                let end: Double = try row.decode(forColumn: "end")
+                let text = { (column: String) in (row[column] as DatabaseValue).plainText }
                 let hosts = Set(try row.decode(String.self, forColumn: "hosts").split(separator: ";").compactMap { Int($0) }).sorted()
-                let job = JobTimes(arrival: Self.nanoseconds(arrival), start: Self.nanoseconds(start), end: Self.nanoseconds(end))
                 let fields: [String] = [
-                    String(try row.decode(Int64.self, forColumn: "id")), workload, Self.csvField(try row.decode(DatabaseValue.self, forColumn: "kind")),
-                    arrival.databaseValue.plainText, String(try row.decode(Int64.self, forColumn: "vms")),
-                    (try row.decode(Double?.self, forColumn: "requestedTime")).map { $0.databaseValue.plainText } ?? "",
-                    "1", "COMPLETED_SUCCESSFULLY", start.databaseValue.plainText, Self.seconds(job.runTime!),
-                    end.databaseValue.plainText, Self.seconds(job.wait!), Self.seconds(job.turnaround!),
-                    job.slowdown.map { $0.databaseValue.plainText } ?? "", Self.intervalSet(hosts), "-1", "",
+                    text("id"), workload, Self.csvField(try row.decode(DatabaseValue.self, forColumn: "kind")), text("arrival"), text("vms"),
+                    text("requestedTime"), "1", "COMPLETED_SUCCESSFULLY", text("start"), text("runTime"), text("end"),
+                    text("waitTime"), text("turnaround"), text("slowdown"), Self.intervalSet(hosts), "-1", "",
                 ]
                 lines.append(fields.joined(separator: ","))
             }
@@ -82,11 +77,6 @@ public struct Report {
         }
         return parts.joined(separator: " ")
     }
-
-    static func nanoseconds(_ seconds: Double) -> Nanoseconds { Nanoseconds((seconds * 1e9).rounded()) }
-
-    /// A duration from integer nanoseconds: no digits of floating-point subtraction noise.
-    static func seconds(_ ns: Nanoseconds) -> String { (Double(ns) / 1e9).databaseValue.plainText }
 
     /// RFC 4180 quoting; a text that a spreadsheet would run as a formula (it starts with
     /// = + - @, a tab or a carriage return: OWASP's "CSV injection") is prefixed with a quote.
@@ -184,26 +174,7 @@ public struct Report {
             let keys = runs[0].settings.keys.sorted()
             let statistics = SweepStatistics(runs, keys: keys)
             body += "<h2>\(SVGChart.escape(sweep))</h2>\n<pre>\(SVGChart.escape(statistics.formatted()))</pre>\n<div class=\"grid\">"
-            let metrics = SweepStatistics.metrics.filter { metric in statistics.rows.contains { $0.intervals[metric.name] != nil } }
-            // Vary along each key but policy (policies become the lines), or along policy when it is all there is.
-            let axes = keys.count == 1 ? keys : keys.filter { $0 != "policy" }
-            for axis in axes {
-                let values = Array(Set(statistics.rows.compactMap { $0.settings[axis] })).sorted { Self.order($0, $1) }
-                let numeric = values.allSatisfy { Double($0) != nil }
-                let others = keys.filter { $0 != axis }
-                for metric in metrics {
-                    let groups = Dictionary(grouping: statistics.rows) { row in others.map { "\($0)=\(row.settings[$0] ?? "")" }.joined(separator: " ") }
-                    let series = groups.sorted { $0.key < $1.key }.map { name, rows in
-                        SVGChart.Band(name: name.isEmpty ? "all" : name, points: rows.compactMap { row in
-                            guard let value = row.settings[axis], let interval = row.intervals[metric.name] else { return nil }
-                            let x = numeric ? Double(value)! : Double(values.firstIndex(of: value)!)
-                            return (x: x, mean: interval.mean, lower: interval.lower, upper: interval.upper)
-                        }.sorted { $0.x < $1.x })
-                    }
-                    body += SVGChart.bands(title: "\(metric.label) against \(axis)", xLabel: axis, yLabel: metric.label,
-                                           series: series, categories: numeric ? nil : values)
-                }
-            }
+            for figure in Figures.metricFigures(statistics, keys: keys, prefix: "") { body += figure.svg }
             body += "</div>\n"
         }
         return body

@@ -61,12 +61,7 @@ enum SVGChart {
             // Error bars, the series side by side within a category.
             let offset = (Double(i) - Double(series.count - 1) / 2) * min(0.12, 0.6 / Double(series.count))
             for p in s.points {
-                let x = sx(p.x + offset, xMin, xMax)
-                svg += "<line x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sy(p.lower, yMin, yTop)))\" y2=\"\(fmt(sy(p.upper, yMin, yTop)))\" stroke=\"\(color(i))\" stroke-width=\"2\"/>"
-                for y in [p.lower, p.upper] {
-                    svg += "<line x1=\"\(fmt(x - 5))\" x2=\"\(fmt(x + 5))\" y1=\"\(fmt(sy(y, yMin, yTop)))\" y2=\"\(fmt(sy(y, yMin, yTop)))\" stroke=\"\(color(i))\" stroke-width=\"2\"/>"
-                }
-                svg += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(sy(p.mean, yMin, yTop)))\" r=\"3.5\" fill=\"\(color(i))\"><title>\(escape(s.name)): \(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
+                svg += errorBar(x: sx(p.x + offset, xMin, xMax), p, yMin, yTop, color: color(i), name: s.name + ": ")
             }
         }
         for (i, s) in series.enumerated() where categories == nil {
@@ -127,15 +122,18 @@ enum SVGChart {
         for (i, label) in categories.enumerated() {
             svg += "<text x=\"\(fmt(sx(Double(i), xMin, xMax)))\" y=\"\(fmt(height - bottom + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
         }
-        for p in points {
-            let x = sx(p.x, xMin, xMax), c = color(Int(p.x))
-            svg += "<line x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sy(p.lower, lo, hi)))\" y2=\"\(fmt(sy(p.upper, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
-            for y in [p.lower, p.upper] {
-                svg += "<line x1=\"\(fmt(x - 6))\" x2=\"\(fmt(x + 6))\" y1=\"\(fmt(sy(y, lo, hi)))\" y2=\"\(fmt(sy(y, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
-            }
-            svg += "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(sy(p.mean, lo, hi)))\" r=\"3.5\" fill=\"\(c)\"><title>\(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
-        }
+        for p in points { svg += errorBar(x: sx(p.x, xMin, xMax), p, lo, hi, color: color(Int(p.x)), name: "") }
         return close(svg, legend: [])
+    }
+
+    /// A mean's dot and its interval's bar with caps, at plot x `x`.
+    static func errorBar(x: Double, _ p: (x: Double, mean: Double, lower: Double, upper: Double), _ lo: Double, _ hi: Double,
+                         color c: String, name: String) -> String {
+        var svg = "<line x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sy(p.lower, lo, hi)))\" y2=\"\(fmt(sy(p.upper, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+        for y in [p.lower, p.upper] {
+            svg += "<line x1=\"\(fmt(x - 5))\" x2=\"\(fmt(x + 5))\" y1=\"\(fmt(sy(y, lo, hi)))\" y2=\"\(fmt(sy(y, lo, hi)))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+        }
+        return svg + "<circle cx=\"\(fmt(x))\" cy=\"\(fmt(sy(p.mean, lo, hi)))\" r=\"3.5\" fill=\"\(c)\"><title>\(escape(name))\(fmt(p.mean)) [\(fmt(p.lower)), \(fmt(p.upper))]</title></circle>"
     }
 
     // MARK: Pieces

@@ -9,7 +9,9 @@ public enum Resource: String, CaseIterable, Sendable {
     case pkeyEntries = "pkey entries"
     case lids = "LIDs"
 
-    /// Memory is integrated in MiB (exact) and reported in GiB.
+    /// Memory is integrated in MiB (exact) and reported in GiB: the amount per reported unit.
+    var unit: Int { self == .memory ? 1024 : 1 }
+
     func amount(in usage: Usage) -> Int {
         switch self {
         case .physicalCores: usage.physicalCores
@@ -81,10 +83,11 @@ struct UtilizationMeter {
         }
         let span = Int128(time - last)
         if span > 0 {
-            for (i, resource) in Resource.allCases.enumerated() { areas[i] += Int128(resource.amount(in: usage)) * span }
-            let inSteady = Int128(min(time, steady.upperBound) - max(last, steady.lowerBound))
-            if inSteady > 0 {
-                for (i, resource) in Resource.allCases.enumerated() { steadyAreas[i] += Int128(resource.amount(in: usage)) * inSteady }
+            let inSteady = Int128(max(0, min(time, steady.upperBound) - max(last, steady.lowerBound)))
+            for (i, resource) in Resource.allCases.enumerated() {
+                let amount = Int128(resource.amount(in: usage))
+                areas[i] += amount * span
+                steadyAreas[i] += amount * inSteady
             }
         }
         last = time
@@ -100,10 +103,10 @@ struct UtilizationMeter {
     func utilization(capacity: Usage) -> [Resource: Utilization] {
         let length = window.end - window.start
         var result: [Resource: Utilization] = [:]
+        let steadyLength = steady.upperBound - steady.lowerBound
         for (i, resource) in Resource.allCases.enumerated() {
-            let unit = resource == .memory ? 1024 : 1
+            let unit = resource.unit
             let average = (length > 0 ? Double(areas[i]) / Double(length) : Double(peaks[i])) / Double(unit)
-            let steadyLength = steady.upperBound - steady.lowerBound
             result[resource] = Utilization(capacity: resource.amount(in: capacity) / unit, timeAverage: average, peak: peaks[i] / unit,
                                            steadyAverage: steadyLength > 0 ? Double(steadyAreas[i]) / Double(steadyLength) / Double(unit) : nil)
         }

@@ -72,15 +72,11 @@ public struct Run {
     /// and the native efficiency, so unplaced it would take exactly that time, and
     /// placed, what the overhead model says. The logged time stays the estimate.
     static func workFromRuntimes(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
-        let peaks = cloud.groups.filter { $0.count > 0 }.map(\.gflopsPerCore)
-        guard let slowest = peaks.compactMap({ $0 }).min(), !peaks.contains(nil) else {
-            throw InputError(file: file, field: "workload.swf.lifetime", message: "'work' needs every host group's peak: give 'gflopsPerCore' or a 'model'")
-        }
+        let slowest = try slowestPeak(cloud, file: file, field: "workload.swf.lifetime", needs: "'work' needs")
         let native = overheads.nativeEfficiency.value
         for i in workload.requests.indices {
             let request = workload.requests[i]
-            let cores = Double(request.vms * request.shape.vcores)
-            workload.requests[i].work = Double(request.duration) / 1e9 * cores * slowest * native
+            workload.requests[i].work = Double(request.duration) / 1e9 * Double(request.vms * request.shape.vcores) * slowest * native
             workload.requests[i].estimate = request.duration
         }
     }
@@ -89,16 +85,22 @@ public struct Run {
     /// run time the work would take on bare metal at the slowest peak.
     static func planWork(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
         guard workload.requests.contains(where: { $0.work != nil }) else { return }
-        let peaks = cloud.groups.filter { $0.count > 0 }.map(\.gflopsPerCore)
-        guard let slowest = peaks.compactMap({ $0 }).min(), !peaks.contains(nil) else {
-            throw InputError(file: file, field: "hosts", message: "work-based requests need every host group's peak: give 'gflopsPerCore' or a 'model'")
-        }
+        let slowest = try slowestPeak(cloud, file: file, field: "hosts", needs: "work-based requests need")
         let native = overheads.nativeEfficiency.value
         for i in workload.requests.indices {
             guard let work = workload.requests[i].work, workload.requests[i].estimate == 0 else { continue }
             let cores = Double(workload.requests[i].vms * workload.requests[i].shape.vcores)
             workload.requests[i].estimate = Nanoseconds((min(work / (cores * slowest * native), LifetimeCap.seconds) * 1e9).rounded())
         }
+    }
+
+    /// The lowest per-core peak (GFlop/s) of the cloud's hosts; every group must give one.
+    static func slowestPeak(_ cloud: CloudSpec, file: String, field: String, needs: String) throws -> Double {
+        let peaks = cloud.groups.filter { $0.count > 0 }.map(\.gflopsPerCore)
+        guard let slowest = peaks.compactMap({ $0 }).min(), !peaks.contains(nil) else {
+            throw InputError(file: file, field: field, message: "\(needs) every host group's peak: give 'gflopsPerCore' or a 'model'")
+        }
+        return slowest
     }
 
     /// The policy, with the run's own `placement` stream when it needs randomness;

@@ -28,7 +28,7 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
             Self.refusedInOneLine {
                 let scenario = try Self.loader.load(yaml: text, file: "fuzz.yaml")
                 // An external policy would start whatever program the input names: parsed, never run.
-                guard scenario.cloud.hostCount <= Self.maximumHosts, PolicyReference(scenario.policy) == .named(scenario.policy),
+                guard scenario.cloud.hostCount <= Self.maximumHosts, PolicyReference(scenario.policy)?.isExternal == false,
                       case .synthetic(let spec) = scenario.workload, spec.requests <= Self.maximumRequests else { return }
                 _ = try Run(scenario: scenario).simulate()
             }

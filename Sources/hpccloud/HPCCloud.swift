@@ -98,10 +98,10 @@ struct ScenarioSettings: ParsableArguments {
 
     func parsed(file: String) throws -> [ScenarioOverride.Setting] {
         try values.map { text in
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            guard let setting = ScenarioOverride.Setting(parsing: text) else {
                 throw InputError(file: file, field: "--set", message: "expected KEY=VALUE, got '\(TerminalText.visible(text))'")
             }
-            return ScenarioOverride.Setting(key: String(text[..<equals]), value: String(text[text.index(after: equals)...]))
+            return setting
         }
     }
 }

@@ -59,10 +59,10 @@ struct ReportCommand: ParsableCommand {
             if let figures {
                 var pair: (key: String, value: String)?
                 if let baseline {
-                    guard let equals = baseline.firstIndex(of: "="), equals != baseline.startIndex else {
-                        throw InputError(file: database, field: "--baseline", message: "expected KEY=VALUE, got '\(baseline)'")
+                    guard let setting = ScenarioOverride.Setting(parsing: baseline) else {
+                        throw InputError(file: database, field: "--baseline", message: "expected KEY=VALUE, got '\(TerminalText.visible(baseline))'")
                     }
-                    pair = (String(baseline[..<equals]), String(baseline[baseline.index(after: equals)...]))
+                    pair = (setting.key, setting.value)
                 }
                 let (paths, pdf) = try Figures(report: report).write(to: figures, baseline: pair)
                 print("Wrote \(paths.count) files (\(paths.filter { $0.hasSuffix(".svg") }.count) figures) into \(figures)"

@@ -69,8 +69,8 @@ struct Sweep: ParsableCommand {
     }
 
     func parseBaseline(_ text: String) -> (String, String)? {
-        guard let equals = text.firstIndex(of: "="), equals != text.startIndex, text.index(after: equals) != text.endIndex else { return nil }
-        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+        guard let setting = ScenarioOverride.Setting(parsing: text), !setting.value.isEmpty else { return nil }
+        return (setting.key, setting.value)
     }
 
     func parseShard(_ text: String) -> (index: Int, count: Int)? {
