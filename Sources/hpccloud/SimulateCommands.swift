@@ -188,13 +188,15 @@ final class ProgressLine {
 /// Simulates, writing the decision log and the results database if asked,
 /// and prints the summary (to stderr when the log goes to stdout).
 func execute(_ simulation: Run, scenarioYAML: String, decisions: String?, results: ResultsOptions, json: Bool = false) throws {
+    // Before anything is created: a Ctrl-C once the database file exists must find the handler
+    // (opening and migrating a database can take a second on a slow disk).
+    installInterruptHandler()
     let writer = try decisions.map { try DecisionLogWriter(path: $0) }
     let databasePath = try results.path(scenario: simulation.scenario.name)
     let recorder = try databasePath.map { path in
         try RunRecorder(database: try ResultsDatabase(path: path), run: simulation, scenarioYAML: scenarioYAML)
     }
     let progress = ProgressLine()
-    installInterruptHandler()
     let monitor = RunMonitor(sample: recorder.map { r in { r.sample(time: $0, usage: $1, queued: $2) } },
                              progress: progress.update,
                              shouldStop: { interruptRequested.load(ordering: .relaxed) })
