@@ -49,8 +49,9 @@ let package = Package(
         .target(name: "Overheads", dependencies: ["CloudModel"]),
         // Policies that are programs (the JSON-lines protocol of policies/PROTOCOL.md).
         .target(name: "ExternalPolicies", dependencies: ["Allocation", "CloudModel"]),
-        .target(name: "Simulation", dependencies: ["SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads", "ExternalPolicies"],
-                swiftSettings: hotPath),
+        .target(name: "Simulation", dependencies: [
+            "SimKernel", "CloudModel", "Allocation", "Workloads", "Overheads", "ExternalPolicies", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: hotPath),
         .target(name: "Reporting", dependencies: [
             "Simulation", "CloudModel", "Allocation", "SimKernel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
@@ -89,7 +90,7 @@ let package = Package(
         .executableTarget(name: "hpccloud", dependencies: [
             "Simulation", "CloudModel", "Allocation", "Overheads", "Workloads", "Reporting", "Operations", "SimulatedHardware", "ConnectX",
             "ControlPlane", "ControlServer", "ControlAgent",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Test support: fixtures and the naive reference policies, shared by test targets.

@@ -105,6 +105,8 @@ public struct CloudSpec: Hashable, Sendable {
     }
 
     public var hostCount: Int { groups.reduce(0) { $0 + $1.count } }
+    /// Memory for VMs on every host, in GiB.
+    public var memoryGiB: Double { Double(groups.reduce(Int64(0)) { $0 + Int64($1.count) * $1.memoryMiB }) / 1024 }
 
     public var buildTimeLIDs: BuildTimeLIDs {
         BuildTimeLIDs(switches: subnet.switches,

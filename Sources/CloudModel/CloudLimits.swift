@@ -4,7 +4,7 @@ public struct CloudLimits: Sendable {
     /// The most hosts a scenario may describe (the loader's bound; capacity searches stay within it).
     public static let maximumHosts = 10_000_000
 
-    public struct Line: Sendable {
+    public struct Line: Sendable, Encodable {
         public var label: String
         public var value: Int
         public var formula: String
@@ -25,6 +25,9 @@ public struct CloudLimits: Sendable {
         add("vCPUs at once (all dynamic, overcommit \(r))", cores * r.numerator / r.denominator,
             "floor(sum of count x cores x r) = floor(\(cores) x \(r))")
         add("vCPUs at once (all fixed)", cores, "sum of count x cores = " + terms { "\($0.count) x \($0.cores)" })
+        // Whole GiB: a host's memory is given in MiB and rarely leaves a fraction.
+        add("GiB of VM memory at once", Int(cloud.memoryGiB.rounded(.down)),
+            "floor(sum of count x memory) = floor(" + terms { "\($0.count) x \(Units.formatGiB($0.memoryMiB))" } + ")")
         for (i, group) in groups.enumerated() {
             add("concurrent hpc clusters per host (group \(i + 1), \(group.hca.name))", group.pkeyTable - 1,
                 "pkeyTable - 1 (the default partition's entry) = \(group.pkeyTable) - 1")

@@ -25,7 +25,15 @@ public enum DurableFile {
     /// (partial writes and EINTR retried), fsync, rename over the old one
     /// (rename(2) is atomic: a reader sees the old file or the new, never a
     /// mix or nothing), then fsync of the directory so the rename survives a crash.
+    /// A device (`/dev/null`, `/dev/stdout`), a FIFO or a socket is written in place instead.
     public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws(WriteError) {
+        if isStream(path) {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw WriteError(path: path, errno: errno) }
+            defer { close(fd) }
+            try writeAll(fd, Array(bytes), path: path)
+            return
+        }
         let temp = path + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw WriteError(path: path, errno: errno) }
@@ -48,6 +56,16 @@ public enum DurableFile {
 
     public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(WriteError) {
         try write(text.utf8, to: path, mode: mode)
+    }
+
+    /// Whether `path` exists and is a character device, a FIFO or a socket: a
+    /// stream to write into, never a file to replace. A rename over `/dev/null`
+    /// would put a regular file in its place (as root, for every process).
+    public static func isStream(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let type = info.st_mode & S_IFMT
+        return type == S_IFCHR || type == S_IFIFO || type == S_IFSOCK
     }
 
     /// Writes every byte to `fd`, or throws naming `path`.

@@ -83,6 +83,11 @@ public enum Units {
         return (scaled + 500) / 1000
     }
 
+    /// MiB as GiB, exactly: `256`, `1.5`, `0.0009765625` (a MiB over 1024 is a binary fraction, printed whole).
+    public static func formatGiB(_ mib: Int64) -> String {
+        mib % mebibytesPerGibibyte == 0 ? "\(mib / mebibytesPerGibibyte)" : "\(Double(mib) / Double(mebibytesPerGibibyte))"
+    }
+
     /// Seconds with six decimals (microseconds, rounded half away from zero), as in the decision log.
     public static func formatSeconds(_ ns: Nanoseconds) -> String {
         var bytes: [UInt8] = []

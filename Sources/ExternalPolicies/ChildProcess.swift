@@ -11,6 +11,10 @@ final class ChildProcess {
         /// End of the program's output; its exit status if it has exited.
         case closed(Int32?)
         case error(String)
+        /// No line before the deadline.
+        case timedOut
+        /// `interrupted()` said so while waiting.
+        case interrupted
     }
 
     private let pid: pid_t
@@ -87,7 +91,11 @@ final class ChildProcess {
     }
 
     /// The next line of the program's output, without its newline.
-    func readLine() -> Read {
+    /// - Parameters:
+    ///   - timeout: seconds to wait for it in all.
+    ///   - interrupted: asked every tenth of a second while waiting (Ctrl-C may land on any thread).
+    func readLine(timeout: Double, interrupted: () -> Bool = { false }) -> Read {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(min(timeout, 1e9) * 1000))
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[start..<newline])
@@ -101,6 +109,15 @@ final class ChildProcess {
             if start > 0 {
                 buffer.removeFirst(start)
                 start = 0
+            }
+            // Wait in slices for the output to be readable.
+            var ready = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            let waited = poll(&ready, 1, 100)
+            if waited < 0 && errno != EINTR { return .error(String(cString: strerror(errno))) }
+            if waited <= 0 {
+                if interrupted() { return .interrupted }
+                if ContinuousClock.now >= deadline { return .timedOut }
+                continue
             }
             let count = chunk.withUnsafeMutableBytes { Foundation.read(output, $0.baseAddress!, $0.count) }
             if count < 0 {

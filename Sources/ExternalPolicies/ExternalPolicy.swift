@@ -15,6 +15,9 @@ import Foundation
 public final class ExternalPolicy: PlacementPolicy {
     public static let protocolName = "hpccloud-policy"
     public static let protocolVersion = 1
+    /// Seconds a program has for each answer (and its hello) unless `HPCCLOUD_POLICY_TIMEOUT` says otherwise.
+    public static let defaultTimeout = 60.0
+    public static let timeoutVariable = "HPCCLOUD_POLICY_TIMEOUT"
 
     /// `exec:` and the command, as given.
     public let name: String
@@ -31,14 +34,29 @@ public final class ExternalPolicy: PlacementPolicy {
     /// One decoder for every answer (made once: a question is the hot path of an external run).
     private let decoder = JSONDecoder()
     private var hosts: [Int] = []
+    private let timeout: Double
+    /// Asked while waiting for an answer: true ends the wait (the run is being interrupted).
+    public var interrupted: () -> Bool = { false }
+    /// The run was interrupted while the program thought: not the program's failure.
+    public private(set) var abandoned = false
 
     /// Starts the program and exchanges hellos.
     /// - Parameters:
     ///   - requests: each request's tenant and size by id, for the questions.
     /// - Throws: `InputError` naming the policy when the program cannot start or says hello wrongly.
-    public init(command: [String], cloud: CloudSpec, seed: UInt64, requests: [Int64: (tenant: String, vms: Int)]) throws {
+    ///   - environment: `HPCCLOUD_POLICY_TIMEOUT`, seconds per answer (default 60).
+    public init(command: [String], cloud: CloudSpec, seed: UInt64, requests: [Int64: (tenant: String, vms: Int)],
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         name = PolicyReference.externalPrefix + command.joined(separator: " ")
         self.requests = requests
+        if let text = environment[Self.timeoutVariable] {
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0 else {
+                throw InputError(file: Self.timeoutVariable, message: "expected seconds above 0 for each answer, got '\(text)'")
+            }
+            timeout = seconds
+        } else {
+            timeout = Self.defaultTimeout
+        }
         do {
             child = try ChildProcess(command: command)
         } catch let error as ChildProcess.Failure {
@@ -96,6 +114,7 @@ public final class ExternalPolicy: PlacementPolicy {
     public func finish() throws {
         if failure == nil { send(Array(#"{"type":"bye"}"#.utf8) + [UInt8(ascii: "\n")]) }
         let status = child.closeAndWait()
+        if abandoned { return }
         if let failure { throw failure }
         if let status, status != 0 {
             throw InputError(file: name, message: "the policy program exited with \(status) after the run")
@@ -192,8 +211,13 @@ public final class ExternalPolicy: PlacementPolicy {
 
     private func receive(step: String) -> [UInt8]? {
         guard failure == nil else { return nil }
-        switch child.readLine() {
+        switch child.readLine(timeout: timeout, interrupted: interrupted) {
         case .line(let line): return line
+        case .timedOut:
+            fail(field: step, "no answer within \(timeout.formatted()) s (\(Self.timeoutVariable) sets the seconds allowed)")
+        case .interrupted:
+            abandoned = true
+            fail(field: step, "interrupted while the policy program was answering")
         case .closed(let status):
             fail(field: step, "the policy program " + (status.map { "exited with \($0)" } ?? "closed its output") + " before answering")
         case .error(let error):

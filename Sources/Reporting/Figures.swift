@@ -157,23 +157,30 @@ public struct Figures {
             let prefix = "sweep\(sweepIndex + 1)-"
             figures += Self.metricFigures(statistics, keys: keys, prefix: prefix)
             guard let baseline, keys.contains(baseline.key) else { continue }
-            let paired = try statistics.paired(against: baseline.key, baseline.value, file: report.database.path)
-            for metric in statistics.shown {
-                var rows: [[String]] = []
-                let labels = paired.map { row in keys.filter { $0 != baseline.key || keys.count == 1 }.map { row.settings[$0] ?? "" }.joined(separator: " ") }
-                let points: [(x: Double, mean: Double, lower: Double, upper: Double)] = paired.enumerated().compactMap { i, row in
-                    guard let d = row.differences[metric.name] else { return nil }
-                    rows.append([labels[i], Self.number(d.mean), Self.number(d.lower), Self.number(d.upper), String(d.count)])
-                    return (x: Double(i), mean: d.mean, lower: d.lower, upper: d.upper)
-                }
-                let svg = SVGChart.intervals(title: "\(metric.label): difference from \(baseline.key)=\(baseline.value) (paired, 95%)",
-                                             xLabel: keys.count == 1 ? baseline.key : keys.joined(separator: " "),
-                                             yLabel: "difference in \(metric.label)", categories: labels, points: points)
-                figures.append(Figure(name: prefix + Self.fileName("paired-\(metric.name)"), svg: svg,
-                                      csvHeader: ["point", "difference", "lower95", "upper95", "pairs"], csvRows: rows))
-            }
+            figures += try Self.pairedFigures(statistics, keys: keys, baseline: baseline, prefix: prefix, file: report.database.path)
         }
         return figures
+    }
+
+    /// Each metric's paired difference against the baseline point, one error bar per other point:
+    /// the sweep's figures and the HTML report's.
+    static func pairedFigures(_ statistics: SweepStatistics, keys: [String], baseline: (key: String, value: String), prefix: String,
+                              file: String) throws -> [Figure] {
+        let paired = try statistics.paired(against: baseline.key, baseline.value, file: file)
+        let labels = paired.map { row in keys.filter { $0 != baseline.key || keys.count == 1 }.map { row.settings[$0] ?? "" }.joined(separator: " ") }
+        return statistics.shown.map { metric in
+            var rows: [[String]] = []
+            let points: [(x: Double, mean: Double, lower: Double, upper: Double)] = paired.enumerated().compactMap { i, row in
+                guard let d = row.differences[metric.name] else { return nil }
+                rows.append([labels[i], Self.number(d.mean), Self.number(d.lower), Self.number(d.upper), String(d.count)])
+                return (x: Double(i), mean: d.mean, lower: d.lower, upper: d.upper)
+            }
+            let svg = SVGChart.intervals(title: "\(metric.label): difference from \(baseline.key)=\(baseline.value) (paired, 95%)",
+                                         xLabel: keys.count == 1 ? baseline.key : keys.joined(separator: " "),
+                                         yLabel: "difference in \(metric.label)", categories: labels, points: points)
+            return Figure(name: prefix + Self.fileName("paired-\(metric.name)"), svg: svg,
+                          csvHeader: ["point", "difference", "lower95", "upper95", "pairs"], csvRows: rows)
+        }
     }
 
     /// Each metric against each varied key but policy (policies become the lines; policy

@@ -127,9 +127,10 @@ public struct Report {
     /// One self-contained HTML page: headline table, utilization over time per
     /// resource (one line per run), rejections by reason over time, and the
     /// distributions of cluster sizes and spans. No scripts.
-    public func html(title: String) throws -> String {
+    /// - Parameter baseline: for a sweep, also each point's paired differences against the point where KEY is VALUE.
+    public func html(title: String, baseline: (key: String, value: String)? = nil) throws -> String {
         let sweepRuns = try SweepStore(database: database).runs()
-        if !sweepRuns.isEmpty { return page(title: title, body: try sweepBody(title: title, sweepRuns)) }
+        if !sweepRuns.isEmpty { return page(title: title, body: try sweepBody(title: title, sweepRuns, baseline: baseline)) }
         let runs = try runs()
         var body = "<h1>\(SVGChart.escape(title))</h1>\n"
         body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s") in \(SVGChart.escape(URL(fileURLWithPath: database.path).lastPathComponent)). Times are simulated hours from the start; utilization is the share of each resource's capacity in use.</p>\n"
@@ -167,7 +168,7 @@ public struct Report {
     /// A sweep database: per sweep, the statistics table and each metric against
     /// each varied key, one line per combination of the other keys (policy
     /// against policy), with 95% confidence bands.
-    private func sweepBody(title: String, _ all: [SweepStore.StoredRun]) throws -> String {
+    private func sweepBody(title: String, _ all: [SweepStore.StoredRun], baseline: (key: String, value: String)?) throws -> String {
         var body = "<h1>\(SVGChart.escape(title))</h1>\n"
         body += "<p class=\"note\">Sweep database: \(all.count) runs. Each point is the mean of its replications; bands are 95% confidence intervals (Student t).</p>\n"
         for (sweep, runs) in Dictionary(grouping: all, by: \.sweep).sorted(by: { $0.key < $1.key }) {
@@ -175,6 +176,12 @@ public struct Report {
             let statistics = SweepStatistics(runs, keys: keys)
             body += "<h2>\(SVGChart.escape(sweep))</h2>\n<pre>\(SVGChart.escape(statistics.formatted()))</pre>\n<div class=\"grid\">"
             for figure in Figures.metricFigures(statistics, keys: keys, prefix: "") { body += figure.svg }
+            body += "</div>\n"
+            // Paired differences: replication r of both points used the same seed.
+            guard let baseline, keys.contains(baseline.key) else { continue }
+            let table = try statistics.formattedPaired(against: baseline.key, baseline.value, file: database.path)
+            body += "<h3>Against \(SVGChart.escape(baseline.key))=\(SVGChart.escape(baseline.value))</h3>\n<pre>\(SVGChart.escape(table))</pre>\n<div class=\"grid\">"
+            for figure in try Figures.pairedFigures(statistics, keys: keys, baseline: baseline, prefix: "", file: database.path) { body += figure.svg }
             body += "</div>\n"
         }
         return body

@@ -197,7 +197,11 @@ public final class RunRecorder {
             ("windowStart", seconds(s.windowStart)), ("windowEnd", seconds(s.windowEnd)),
             ("peakConcurrentClusters", Double(s.peakConcurrentClusters)), ("meanHostsSpanned", s.meanHostsSpanned),
             ("resizes", Double(s.resizes)), ("resizesAccepted", Double(s.resizesAccepted)),
+            ("peakConcurrentTenants", Double(s.peakConcurrentTenants)),
         ]
+        if let steady = s.steadyConcurrency {
+            m += [("concurrentClusters.steadyMean", steady.clusters), ("concurrentTenants.steadyMean", steady.tenants)]
+        }
         for reason in RejectionReason.allCases { m.append(("rejected.\(reason.rawValue)", Double(s.rejected[reason] ?? 0))) }
         for resource in Resource.allCases {
             guard let u = s.utilization[resource] else { continue }

@@ -47,23 +47,45 @@ public struct CapacitySearch {
         public var description: String { "\(metric.rawValue)\(atMost ? "<=" : ">=")\(threshold)" }
     }
 
+    /// What a step's interval says about the target.
+    public enum Verdict: String, Sendable {
+        /// The whole 95% interval meets the target (or the one replication's value does).
+        case meets
+        /// The whole interval misses it.
+        case fails
+        /// The interval still contains the threshold after the most replications allowed.
+        case undecided
+    }
+
     /// One evaluated setting.
     public struct Step: Sendable {
         public var setting: Double
         public var interval: ConfidenceInterval
-        public var meets: Bool
+        public var verdict: Verdict
         public var summaries: [Summary]
+        public var meets: Bool { verdict == .meets }
+    }
+
+    /// The answer: the bracket's decided ends, and the settings between them
+    /// where even the most replications could not tell (the boundary is in the noise there).
+    public struct Boundary: Sendable {
+        public var meets: Double
+        public var fails: Double
+        public var undecided: ClosedRange<Double>?
     }
 
     public let scenario: Scenario
     public let target: Target
     public let dimension: Dimension
+    /// Replications a step starts with, and the most it may grow to while its interval contains the threshold.
     public let replications: Int
+    public let maxReplications: Int
     public let horizon: Nanoseconds?
     public private(set) var steps: [Step] = []
 
     /// Replications of one step run in parallel, one per core.
-    public init(scenario: Scenario, target: Target, dimension: Dimension, replications: Int, horizon: Nanoseconds? = nil) throws {
+    public init(scenario: Scenario, target: Target, dimension: Dimension, replications: Int, maxReplications: Int? = nil,
+                horizon: Nanoseconds? = nil) throws {
         if dimension == .rate {
             guard case .synthetic = scenario.workload else {
                 throw InputError(file: scenario.file, field: "workload",
@@ -74,6 +96,7 @@ public struct CapacitySearch {
         self.target = target
         self.dimension = dimension
         self.replications = replications
+        self.maxReplications = max(replications, maxReplications ?? replications)
         self.horizon = horizon
     }
 
@@ -109,55 +132,106 @@ public struct CapacitySearch {
         return copy
     }
 
-    /// Runs the replications at `setting` (in parallel) and records the step.
-    mutating func evaluate(_ setting: Double) throws -> Bool {
-        let variant = scenario(at: setting)
-        let summaries = Mutex<[Int: Result<Summary, any Error>]>([:])
-        let (base, horizon, count) = (scenario.seed, horizon, replications)
-        DispatchQueue.concurrentPerform(iterations: replications) { r in
-            let outcome = Result { try Run(scenario: variant, seed: base &+ UInt64(r), horizon: horizon).simulate() }
-            summaries.withLock { $0[r] = outcome }
-        }
-        let results = try summaries.withLock { all in try (0..<count).map { try all[$0]!.get() } }
-        let interval = ConfidenceInterval(results.map(target.value))
-        let meets = target.met(by: interval.mean)
-        steps.append(Step(setting: setting, interval: interval, meets: meets, summaries: results))
-        return meets
+    /// The verdict of an interval: decided only when all of it lies on one side of the threshold.
+    /// One replication has no interval: its value decides.
+    public func verdict(_ interval: ConfidenceInterval) -> Verdict {
+        let (low, high) = (target.met(by: interval.lower), target.met(by: interval.upper))
+        if low && high { return .meets }
+        if !low && !high { return .fails }
+        return .undecided
     }
+
+    /// Runs replications at `setting` (in parallel), doubling them while the interval
+    /// contains the threshold, up to `maxReplications`, and records the step. Seeds are
+    /// the scenario's seed + r at every step: common random numbers across the search.
+    mutating func evaluate(_ setting: Double) throws -> Verdict {
+        let variant = scenario(at: setting)
+        var results: [Summary] = []
+        var wanted = replications
+        while true {
+            results += try Self.replicate(variant, seeds: scenario.seed, results.count..<wanted, horizon: horizon)
+            let interval = ConfidenceInterval(results.map(target.value))
+            let verdict = verdict(interval)
+            if verdict != .undecided || wanted >= maxReplications {
+                steps.append(Step(setting: setting, interval: interval, verdict: verdict, summaries: results))
+                return verdict
+            }
+            wanted = min(maxReplications, wanted * 2)
+        }
+    }
+
+    private static func replicate(_ variant: Scenario, seeds base: UInt64, _ replications: Range<Int>, horizon: Nanoseconds?) throws -> [Summary] {
+        let outcomes = Mutex<[Int: Result<Summary, any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: replications.count) { i in
+            let r = replications.lowerBound + i
+            let outcome = Result { try Run(scenario: variant, seed: base &+ UInt64(r), horizon: horizon).simulate() }
+            outcomes.withLock { $0[r] = outcome }
+        }
+        return try outcomes.withLock { all in try replications.map { try all[$0]!.get() } }
+    }
+
+    /// Whether `a` is on the worse side of `b` (more load, or fewer hosts).
+    private func worse(_ a: Double, than b: Double) -> Bool { dimension == .rate ? a > b : a < b }
 
     /// Brackets the boundary by doubling or halving from the baseline, then
     /// bisects until the bracket is within `tolerance` of its upper end.
-    /// - Returns: (the best setting that meets the target, the nearest that does not).
-    public mutating func search(tolerance: Double = 0.02) throws -> (meets: Double, fails: Double)? {
-        // More rate makes things worse; more hosts makes them better.
-        let worseUp = dimension == .rate
+    /// - Returns: nil when every setting up to the edge of the range got the same verdict.
+    public mutating func search(tolerance: Double = 0.02) throws -> Boundary? {
         var good: Double?, bad: Double?
+        var undecided: [Double] = []
         var setting = min(max(baseline, range.lowerBound), range.upperBound)
         for _ in 0..<64 {
-            if try evaluate(setting) { good = setting } else { bad = setting }
-            if let good, let bad { return try bisect(good: good, bad: bad, tolerance: tolerance) }
-            let goBigger = (good != nil) == worseUp
-            var next = goBigger ? setting * 2 : setting / 2
+            switch try evaluate(setting) {
+            // The meeting setting nearest the boundary is the worst one; the failing one, the best.
+            case .meets: good = good.map { worse(setting, than: $0) ? setting : $0 } ?? setting
+            case .fails: bad = bad.map { worse($0, than: setting) ? setting : $0 } ?? setting
+            case .undecided: undecided.append(setting)
+            }
+            if let good, let bad { return try bisect(good: good, bad: bad, undecided: undecided, tolerance: tolerance) }
+            // Until a failing setting is known, walk toward more load (or fewer hosts) from the worst tried; then back.
+            let towardWorse = bad == nil
+            let tried = steps.map(\.setting)
+            let from = tried.reduce(tried[0]) { worse($1, than: $0) == towardWorse ? $1 : $0 }
+            let bigger = towardWorse == (dimension == .rate)
+            var next = bigger ? from * 2 : from / 2
             if dimension == .hosts { next = next.rounded() }
             next = min(max(next, range.lowerBound), range.upperBound)
             // At the edge of what a scenario may have (one host, the loader's most, the clock's rates): no boundary inside.
-            if next == setting { return nil }
+            if tried.contains(next) { return nil }
             setting = next
         }
         return nil
     }
 
-    private mutating func bisect(good: Double, bad: Double, tolerance: Double) throws -> (meets: Double, fails: Double) {
-        var (good, bad) = (good, bad)
-        while abs(bad - good) > tolerance * max(good, bad) {
-            var middle = (good + bad) / 2
-            if dimension == .hosts {
-                middle = middle.rounded(.down)
-                if middle == min(good, bad) || abs(bad - good) <= 1 { break }
-            }
-            if try evaluate(middle) { good = middle } else { bad = middle }
+    /// Halves the bracket; once an undecided setting lies inside, narrows the
+    /// decided ends toward the undecided ones instead (the noise band stays).
+    private mutating func bisect(good: Double, bad: Double, undecided: [Double], tolerance: Double) throws -> Boundary {
+        var (good, bad, undecided) = (good, bad, undecided)
+        func inside() -> [Double] { undecided.filter { min(good, bad) < $0 && $0 < max(good, bad) } }
+        func midpoint(_ a: Double, _ b: Double) -> Double? {
+            guard abs(b - a) > tolerance * max(a, b) else { return nil }
+            guard dimension == .hosts else { return (a + b) / 2 }
+            let middle = ((a + b) / 2).rounded(.down)
+            return middle > min(a, b) && middle < max(a, b) ? middle : nil
         }
-        return (good, bad)
+        while true {
+            let band = inside()
+            let middle: Double?
+            if band.isEmpty {
+                middle = midpoint(good, bad)
+            } else {
+                let nearGood = band.min { abs($0 - good) < abs($1 - good) }!, nearBad = band.min { abs($0 - bad) < abs($1 - bad) }!
+                middle = midpoint(good, nearGood) ?? midpoint(nearBad, bad)
+            }
+            guard let middle else { break }
+            switch try evaluate(middle) {
+            case .meets: good = middle
+            case .fails: bad = middle
+            case .undecided: undecided.append(middle)
+            }
+        }
+        let band = inside()
+        return Boundary(meets: good, fails: bad, undecided: band.isEmpty ? nil : band.min()!...band.max()!)
     }
 
     /// The limit that binds first at a failing step: the rejection reason with

@@ -73,7 +73,8 @@ public struct DecisionRow: Equatable, Sendable {
 }
 
 /// Writes the decision log to a file (atomically: a temp file fsynced and
-/// renamed over the old one on `finish`) or to standard output, buffered.
+/// renamed over the old one on `finish`), to standard output, or into a
+/// device or FIFO such as `/dev/null` (in place), buffered.
 /// A failed write (a full disk, a closed pipe) stops the writing and is
 /// thrown by `finish`: a log is never reported written when it is not.
 public final class DecisionLogWriter {
@@ -85,14 +86,24 @@ public final class DecisionLogWriter {
     private var buffer: [UInt8] = []
     private var failure: WriteError?
     private var closed = false
+    /// A device or FIFO opened here, closed by `finish`.
+    private let ownsStream: Bool
 
     /// - Parameter path: a file path, or `-` for standard output.
     public init(path: String) throws {
+        ownsStream = path != "-" && DurableFile.isStream(path)
         if path == "-" {
             fd = STDOUT_FILENO
             finalPath = nil
             tempPath = nil
             name = "standard output"
+        } else if ownsStream {
+            let opened = open(path, O_WRONLY | O_CLOEXEC)
+            guard opened >= 0 else { throw WriteError(path: path, errno: errno) }
+            fd = opened
+            finalPath = nil
+            tempPath = nil
+            name = path
         } else {
             let temp = path + ".tmp-\(getpid())"
             let opened = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -119,7 +130,13 @@ public final class DecisionLogWriter {
             abandon()
             throw failure
         }
-        guard let finalPath, let tempPath else { return }
+        guard let finalPath, let tempPath else {
+            if ownsStream && !closed {
+                closed = true
+                close(fd)
+            }
+            return
+        }
         guard fsync(fd) == 0 else {
             let failure = WriteError(path: finalPath, errno: errno)
             abandon()
@@ -137,6 +154,10 @@ public final class DecisionLogWriter {
 
     /// Removes the temp file of an unfinished log.
     public func abandon() {
+        if ownsStream && !closed {
+            closed = true
+            close(fd)
+        }
         guard let tempPath, !closed else { return }
         closed = true
         close(fd)

@@ -68,6 +68,9 @@ struct UtilizationMeter {
     private var areas = [Int128](repeating: 0, count: Resource.allCases.count)
     private var peaks = [Int](repeating: 0, count: Resource.allCases.count)
     private(set) var peakClusters = 0
+    private(set) var peakTenants = 0
+    /// Clusters running and tenants with one running, integrated over the steady window.
+    private var steadyClusterArea: Int128 = 0, steadyTenantArea: Int128 = 0
     /// The steady-state window and the areas within it.
     let steady: Range<Nanoseconds>
     private var steadyAreas = [Int128](repeating: 0, count: Resource.allCases.count)
@@ -75,7 +78,7 @@ struct UtilizationMeter {
     init(steady: Range<Nanoseconds>) { self.steady = steady }
 
     /// Accounts the time since the previous event at the usage that held during it.
-    mutating func advance(to time: Nanoseconds, holding usage: Usage) {
+    mutating func advance(to time: Nanoseconds, holding usage: Usage, tenants: Int) {
         guard start != nil else {
             start = time
             last = time
@@ -89,13 +92,23 @@ struct UtilizationMeter {
                 areas[i] += amount * span
                 steadyAreas[i] += amount * inSteady
             }
+            steadyClusterArea += Int128(usage.clusters) * inSteady
+            steadyTenantArea += Int128(tenants) * inSteady
         }
         last = time
     }
 
-    mutating func observe(_ usage: Usage) {
+    mutating func observe(_ usage: Usage, tenants: Int) {
         for (i, resource) in Resource.allCases.enumerated() { peaks[i] = max(peaks[i], resource.amount(in: usage)) }
         peakClusters = max(peakClusters, usage.clusters)
+        peakTenants = max(peakTenants, tenants)
+    }
+
+    /// Mean clusters running and tenants served over the steady window; nil when it spans no time.
+    var steadyConcurrency: (clusters: Double, tenants: Double)? {
+        let length = Double(steady.upperBound - steady.lowerBound)
+        guard length > 0 else { return nil }
+        return (Double(steadyClusterArea) / length, Double(steadyTenantArea) / length)
     }
 
     var window: (start: Nanoseconds, end: Nanoseconds) { (start ?? 0, last) }

@@ -25,6 +25,8 @@ public struct Run {
     public let path: NetworkPath
     /// Which part of the run the steady-state averages cover.
     public let steadyState: SteadyStateRule
+    /// Diagnostics by category (`--log`); none by default.
+    public var log: SimulationLog?
 
     /// - Parameters:
     ///   - workload: overrides the scenario's own (as `replay` does with its trace).
@@ -123,9 +125,11 @@ public struct Run {
         if let external = policy as? ExternalPolicy {
             let stop = monitor.shouldStop
             monitor.shouldStop = { external.failed || stop?() == true }
+            // A Ctrl-C while the program thinks ends the wait (and then the run, as interrupted).
+            external.interrupted = { stop?() == true }
         }
         let summary = Simulator(cloud: scenario.cloud, workload: workload, policy: policy, admission: scenario.admission,
-                                overheads: overheads, path: path, steadyState: steadyState)
+                                overheads: overheads, path: path, steadyState: steadyState, log: log)
             .run(record: record, monitor: monitor)
         try (policy as? ExternalPolicy)?.finish()
         return summary

@@ -35,6 +35,11 @@ public final class Simulator {
     /// Start time of each started request, by workload index.
     private var starts: [Nanoseconds]
     private var jobs = JobSummary.Accumulator()
+    /// Each request's tenant as a dense number, the clusters each tenant has running,
+    /// and how many tenants have one: the concurrency a capacity answer is given in.
+    private let tenantOf: [Int32]
+    private var runningByTenant: [Int32]
+    private var tenantsServed = 0
     /// The overhead model, when the run has one: every accepted hpc cluster gets an
     /// efficiency, and work-based clusters their run time from it.
     public let overheads: OverheadModel?
@@ -45,6 +50,7 @@ public final class Simulator {
     private var lastEfficiency: Double?
     /// Peak GFlop/s of one core, by host (nil where the scenario does not say).
     private let peakPerCore: [Double?]
+    private let log: SimulationLog?
 
     struct PerformanceRecord {
         var efficiencies: [Double] = [], stretches: [Double] = []
@@ -61,19 +67,31 @@ public final class Simulator {
         var queued = 0
     }
 
-    /// - Parameter steadyState: which part of the run the steady-state averages cover.
+    /// - Parameters:
+    ///   - steadyState: which part of the run the steady-state averages cover.
+    ///   - log: diagnostics by category (nil: none, at the cost of one check per event).
     public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject,
-                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, steadyState: SteadyStateRule = .standard) {
+                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, steadyState: SteadyStateRule = .standard,
+                log: SimulationLog? = nil) {
         self.steadyState = steadyState
+        self.log = log
         let arrivals = workload.requests.lazy.map(\.arrival)
         meter = UtilizationMeter(steady: steadyState.window(firstArrival: arrivals.min() ?? 0, lastArrival: arrivals.max() ?? 0))
         engine = AllocationEngine(cloud: cloud)
         self.workload = workload
-        self.policy = policy
+        self.policy = log.flatMap { log in log.policy.map { LoggedPolicy(wrapped: policy, log: log, logger: $0) } } ?? policy
         self.admission = admission
         self.overheads = overheads
         self.path = path
         starts = Array(repeating: 0, count: workload.requests.count)
+        var tenantNumbers: [String: Int32] = [:]
+        tenantOf = workload.requests.map { request in
+            if let number = tenantNumbers[request.tenant] { return number }
+            let number = Int32(tenantNumbers.count)
+            tenantNumbers[request.tenant] = number
+            return number
+        }
+        runningByTenant = Array(repeating: 0, count: tenantNumbers.count)
         peakPerCore = cloud.groups.flatMap { Array(repeating: $0.gflopsPerCore, count: $0.count) }
         precondition(overheads != nil || workload.requests.allSatisfy { $0.work == nil }, "work-based requests need an overhead model")
         waitingRoom = admission.mode == .reject ? nil
@@ -97,10 +115,11 @@ public final class Simulator {
     public func run(record: ((DecisionRow) -> Void)? = nil, monitor: RunMonitor = RunMonitor()) -> Summary {
         var interrupted = false
         while let (key, event) = queue.pop() {
-            meter.advance(to: key.time, holding: engine.usage)
+            meter.advance(to: key.time, holding: engine.usage, tenants: tenantsServed)
+            log?.now = key.time
             process(event, at: key.time, id: key.id, record: record)
             let usage = engine.usage
-            meter.observe(usage)
+            meter.observe(usage, tenants: tenantsServed)
             counts.events += 1
             // Sampled once the instant is over: a sample taken between a departure and the
             // dispatch at the same time would show room free that the queue takes at once.
@@ -129,11 +148,15 @@ public final class Simulator {
             if let waitingRoom {
                 if let reason = waitingRoom.neverFits(request) {
                     counts.rejected[reason, default: 0] += 1
+                    if let log, let logger = log.queue { log.decided(id, request, .rejected(reason), logger: logger, "arrived, fits no empty cloud") }
                     record?(row(time, id, .arrive, .rejected(reason), request))
                     return
                 }
                 waitingRoom.enqueue(event.index)
                 counts.queued += 1
+                if let log, let logger = log.queue {
+                    logger.info("cluster \(id) arrived: \(SimulationLog.describe(request)): queued (\(waitingRoom.waiting.count) waiting)", metadata: log.metadata)
+                }
                 if let maxWait = admission.maxWait {
                     queue.schedule(at: time + maxWait, eventClass: EventClass.expire.rawValue, id: id, event.with(.expire))
                 }
@@ -142,6 +165,7 @@ public final class Simulator {
                 return
             }
             let decision = engine.admit(request, policy: policy)
+            if let log, let logger = log.engine { log.decided(id, request, decision, logger: logger) }
             if case .accepted = decision {
                 started(event.index, at: time)
             } else if case .rejected(let reason) = decision {
@@ -154,10 +178,17 @@ public final class Simulator {
         case .dispatch:
             dispatchPendingAt = nil
             guard let waitingRoom else { return }
-            for (index, decision) in waitingRoom.dispatch(now: time, engine: engine, policy: policy) {
+            let dispatched = waitingRoom.dispatch(now: time, engine: engine, policy: policy)
+            if let log, let logger = log.queue {
+                logger.debug("dispatch pass: \(dispatched.count) started, \(waitingRoom.waiting.count) waiting", metadata: log.metadata)
+            }
+            for (index, decision) in dispatched {
                 let request = workload.requests[Int(index)]
                 started(index, at: time)
                 waits.append(time - request.arrival)
+                if let log, let logger = log.queue {
+                    log.decided(request.id, request, decision, logger: logger, "started after \(Units.formatSeconds(time - request.arrival)) s")
+                }
                 guard let record else { continue }
                 var startRow = row(time, request.id, .start, decision, request)
                 startedRow(&startRow)
@@ -166,6 +197,7 @@ public final class Simulator {
         case .expire:
             guard waitingRoom?.expire(event.index) == true else { return }
             counts.rejected[.maxWait, default: 0] += 1
+            if let log, let logger = log.queue { logger.info("cluster \(id) left the queue: waited max-wait", metadata: log.metadata) }
             requestDispatch(at: time)  // a new head may fit
             record?(row(time, id, .expire, .rejected(.maxWait), workload.requests[Int(event.index)]))
         case .shrink, .extend:
@@ -183,6 +215,9 @@ public final class Simulator {
             case .rejected(let reason): counts.resizesRejected[reason, default: 0] += 1
             case .ignored: counts.resizesIgnored += 1
             }
+            if let log, let logger = log.engine {
+                logger.debug("cluster \(id) resize by \(delta): \(Self.outcome(decision, shrink: delta < 0))", metadata: log.metadata)
+            }
             guard let record else { return }
             var resized = row(time, id, .resize, decision, nil)
             if delta < 0 { resized.vms = [] }  // the row lists VMs placed; a shrink places none
@@ -192,8 +227,12 @@ public final class Simulator {
             precondition(departed != nil, "departure of cluster \(id), which is not running")
             counts.departures += 1
             let index = Int(event.index)
+            let tenant = Int(tenantOf[index])
+            runningByTenant[tenant] -= 1
+            if runningByTenant[tenant] == 0 { tenantsServed -= 1 }
             jobs.add(JobTimes(arrival: workload.requests[index].arrival, start: starts[index], end: time))
             waitingRoom?.departed(event.index)
+            if let log, let logger = log.engine { logger.debug("cluster \(id) ended", metadata: log.metadata) }
             requestDispatch(at: time)
             record?(DecisionRow(time: time, id: id, event: .depart, outcome: .done, pkey: departed?.pkey, request: workload.requests[index]))
         }
@@ -206,6 +245,9 @@ public final class Simulator {
         let record = engine.cluster(request.id)!
         starts[Int(index)] = time
         counts.accepted += 1
+        let tenant = Int(tenantOf[Int(index)])
+        if runningByTenant[tenant] == 0 { tenantsServed += 1 }
+        runningByTenant[tenant] += 1
         if request.shape.kind == .hpc {
             counts.hpcAccepted += 1
             spannedHosts += record.initialSpan
@@ -258,6 +300,14 @@ public final class Simulator {
         }
     }
 
+    private static func outcome(_ decision: Decision, shrink: Bool) -> String {
+        switch decision {
+        case .accepted(_, let vms): vms.isEmpty ? "accepted" : (shrink ? "removed from " : "accepted on ") + SimulationLog.describe(vms, pkey: nil)
+        case .rejected(let reason): "rejected (\(reason.rawValue))"
+        case .ignored: "ignored (the cluster is not running)"
+        }
+    }
+
     /// What a row that starts a cluster adds: the model's efficiency and the hosts it spans.
     private func startedRow(_ row: inout DecisionRow) {
         row.efficiency = lastEfficiency
@@ -283,6 +333,8 @@ public final class Simulator {
             steadyState: steadyState,
             utilization: meter.utilization(capacity: engine.capacity),
             peakConcurrentClusters: meter.peakClusters,
+            peakConcurrentTenants: meter.peakTenants,
+            steadyConcurrency: meter.steadyConcurrency.map { SteadyConcurrency(clusters: $0.clusters, tenants: $0.tenants) },
             meanHostsSpanned: counts.hpcAccepted == 0 ? 0 : Double(spannedHosts) / Double(counts.hpcAccepted),
             buildTimeLIDs: engine.cloud.buildTimeLIDs.total,
             jobs: jobs.summary,

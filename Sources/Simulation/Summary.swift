@@ -30,6 +30,12 @@ public struct QueueSummary: Equatable, Sendable {
     public var waitHours: SampleSummary
 }
 
+/// Clusters running and tenants with one running, averaged over the steady window.
+public struct SteadyConcurrency: Equatable, Sendable {
+    public var clusters: Double
+    public var tenants: Double
+}
+
 /// What every run reports (SEMANTICS 9).
 public struct Summary: Equatable, Sendable {
     public var hosts: Int
@@ -50,6 +56,10 @@ public struct Summary: Equatable, Sendable {
     public var steadyState: SteadyStateRule
     public var utilization: [Resource: Utilization]
     public var peakConcurrentClusters: Int
+    /// Tenants with at least one cluster running, at the most.
+    public var peakConcurrentTenants: Int
+    /// Clusters running and tenants served, averaged over the steady window (nil when it spans no time).
+    public var steadyConcurrency: SteadyConcurrency?
     /// Distinct hosts of each accepted hpc cluster at admission, averaged.
     public var meanHostsSpanned: Double
     public var buildTimeLIDs: Int
@@ -109,7 +119,9 @@ public struct Summary: Equatable, Sendable {
             if performance.workBased > 0 { add("  work-based clusters", "\(performance.workBased)") }
         }
         add("Departures", "\(departures)")
-        add("Peak concurrent clusters", "\(peakConcurrentClusters)")
+        let steady = steadyConcurrency
+        add("Concurrent clusters", "peak \(peakConcurrentClusters)" + (steady.map { "; steady mean \(fixed3($0.clusters))" } ?? ""))
+        add("Concurrent tenants", "peak \(peakConcurrentTenants)" + (steady.map { "; steady mean \(fixed3($0.tenants))" } ?? ""))
         add("Mean hosts per hpc cluster", String(format: "%.3f", meanHostsSpanned))
         // Without a queue every wait is 0 and every slowdown 1: nothing to print.
         if queue != nil, jobs.wait.count > 0 {

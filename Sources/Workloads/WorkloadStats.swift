@@ -10,6 +10,7 @@ public struct WorkloadStats: Sendable {
     public let lastArrival: Nanoseconds
     public let vms: SampleSummary
     public let vcoresPerVM: SampleSummary
+    public let memoryGiBPerVM: SampleSummary
     public let lifetimeHours: SampleSummary
     public let commonShare: Double
     public let pinnedShare: Double
@@ -19,6 +20,8 @@ public struct WorkloadStats: Sendable {
     public let offeredPinnedVcores: Double
     public let offeredDynamicVcores: Double
     public let offeredVFs: Double
+    /// Mean GiB of VM memory wanted at once (every VM, either kind).
+    public let offeredMemoryGiB: Double
 
     public init(_ workload: Workload) {
         let requests = workload.requests
@@ -28,23 +31,26 @@ public struct WorkloadStats: Sendable {
         lastArrival = requests.map(\.arrival).max() ?? 0
         vms = SampleSummary(requests.map { Double($0.vms) })
         vcoresPerVM = SampleSummary(requests.map { Double($0.shape.vcores) })
+        memoryGiBPerVM = SampleSummary(requests.map { Double($0.shape.memoryMiB) / 1024 })
         lifetimeHours = SampleSummary(requests.map { Double($0.duration) / 3.6e12 })
         let count = Double(max(requests.count, 1))
         commonShare = Double(requests.count { $0.shape.kind == .common }) / count
         pinnedShare = Double(requests.count { $0.shape.pinning == .fixed }) / count
         tenants = Set(requests.map(\.tenant)).count
-        // vcore-seconds and VF-seconds, exact in 128 bits.
-        var pinned: Int128 = 0, dynamic: Int128 = 0, vfs: Int128 = 0
+        // vcore-, VF- and MiB-nanoseconds, exact in 128 bits.
+        var pinned: Int128 = 0, dynamic: Int128 = 0, vfs: Int128 = 0, memory: Int128 = 0
         for request in requests {
             let vmTime = Int128(request.vms) * Int128(request.duration)
             let vcoreTime = vmTime * Int128(request.shape.vcores)
             if request.shape.pinning == .fixed { pinned += vcoreTime } else { dynamic += vcoreTime }
             if request.shape.kind == .hpc { vfs += vmTime }
+            memory += vmTime * Int128(request.shape.memoryMiB)
         }
         let span = Double(max(lastArrival - firstArrival, 1))
         offeredPinnedVcores = Double(pinned) / span
         offeredDynamicVcores = Double(dynamic) / span
         offeredVFs = Double(vfs) / span
+        offeredMemoryGiB = Double(memory) / span / 1024
     }
 
     public var spanHours: Double { Double(lastArrival - firstArrival) / 3.6e12 }
@@ -74,11 +80,12 @@ extension WorkloadStats {
         add("Kinds", "hpc \(percent(1 - commonShare)), common \(percent(commonShare)); pinned \(percent(pinnedShare))")
         lines.append("")
         let columns = ["mean", "min", "p50", "p90", "p99", "max"]
-        lines.append("".rightPadded(to: 18)
+        lines.append("".rightPadded(to: 22)
                      + columns.map { $0.leftPadded(to: 11) }.joined())
-        for (label, sample) in [("VMs per cluster", vms), ("vcores per VM", vcoresPerVM), ("lifetime (h)", lifetimeHours)] {
+        for (label, sample) in [("VMs per cluster", vms), ("vcores per VM", vcoresPerVM), ("memory per VM (GiB)", memoryGiBPerVM),
+                                ("lifetime (h)", lifetimeHours)] {
             let values = [sample.mean, sample.minimum, sample.quantile(0.5), sample.quantile(0.9), sample.quantile(0.99), sample.maximum]
-            lines.append("  " + label.rightPadded(to: 16)
+            lines.append("  " + label.rightPadded(to: 20)
                          + values.map { String(format: "%.3f", $0).leftPadded(to: 11) }.joined())
         }
         lines.append("")
@@ -92,9 +99,13 @@ extension WorkloadStats {
             let physical = offeredPhysicalCores(overcommit: r)
             add("  physical cores at r=\(r)", String(format: "%.1f", physical) + " (\(percent(physical / Double(max(cores, 1)))) of \(cores))")
             add("  VFs", String(format: "%.1f", offeredVFs) + " (\(percent(offeredVFs / Double(max(vfs, 1)))) of \(vfs))")
+            let memory = cloud.memoryGiB
+            add("  memory (GiB)", String(format: "%.1f", offeredMemoryGiB) + " (\(percent(offeredMemoryGiB / max(memory, 1)))"
+                + " of \(String(format: "%.0f", memory)))")
         } else {
             add("  physical cores at r=1", String(format: "%.1f", offeredPhysicalCores(overcommit: .none)))
             add("  VFs", String(format: "%.1f", offeredVFs))
+            add("  memory (GiB)", String(format: "%.1f", offeredMemoryGiB))
         }
         return lines.joined(separator: "\n")
     }

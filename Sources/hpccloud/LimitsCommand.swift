@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudModel
+import Foundation
 
 struct Limits: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,13 +14,25 @@ struct Limits: ParsableCommand {
     @Argument(help: ArgumentHelp("Scenario YAML file. Omit for the embedded default.", valueName: "SCENARIO"))
     var scenario: String?
 
+    @Flag(help: "Print the scenario, its host count and every limit (label, value, formula) as one JSON object.")
+    var json = false
+
     @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
+
+    struct Report: Encodable {
+        var scenario: String, hosts: Int, limits: [CloudLimits.Line]
+    }
 
     func run() throws {
         try reportingInputErrors {
             let loaded = try loadScenario(scenario, hardware: hardware, settings: settings).scenario
-            print(CloudLimits(cloud: loaded.cloud).formatted(title: "Limits of \(loaded.name) (\(loaded.cloud.hostCount) hosts)"))
+            let limits = CloudLimits(cloud: loaded.cloud)
+            if json {
+                try printJSON(Report(scenario: loaded.name, hosts: loaded.cloud.hostCount, limits: limits.lines))
+            } else {
+                print(limits.formatted(title: "Limits of \(terminalSafe(loaded.name)) (\(loaded.cloud.hostCount) hosts)"))
+            }
         }
     }
 }

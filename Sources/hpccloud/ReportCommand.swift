@@ -33,9 +33,12 @@ struct ReportCommand: ParsableCommand {
                                valueName: "DIR"))
     var figures: String?
 
-    @Option(help: ArgumentHelp("With --figures on a sweep: also draw each point's paired difference against the point where KEY is VALUE.",
+    @Option(help: ArgumentHelp("With --figures or --html on a sweep: also each point's paired difference against the point where KEY is VALUE (table and figures).",
                                valueName: "KEY=VALUE"))
     var baseline: String?
+
+    @Flag(help: "With nothing else asked: list the runs as one JSON array (id, scenario, policy, seed, hosts, admission, status, and every metric by name).")
+    var json = false
 
     @Flag(name: .customLong("batsim-jobs"), help: "Print one run's finished jobs as CSV in Batsim's jobs.csv columns (what evalys and Batsim notebooks read).")
     var batsimJobs = false
@@ -56,24 +59,31 @@ struct ReportCommand: ParsableCommand {
                 }
                 print(try report.batsimJobs(runID: run), terminator: "")
             }
-            if let figures {
-                var pair: (key: String, value: String)?
-                if let baseline {
-                    guard let setting = ScenarioOverride.Setting(parsing: baseline) else {
-                        throw InputError(file: database, field: "--baseline", message: "expected KEY=VALUE, got '\(TerminalText.visible(baseline))'")
-                    }
-                    pair = (setting.key, setting.value)
+            var pair: (key: String, value: String)?
+            if let baseline {
+                guard figures != nil || html != nil else {
+                    throw InputError(file: database, field: "--baseline", message: "draws paired differences: give it with --figures or --html")
                 }
+                guard let setting = ScenarioOverride.Setting(parsing: baseline) else {
+                    throw InputError(file: database, field: "--baseline", message: "expected KEY=VALUE, got '\(TerminalText.visible(baseline))'")
+                }
+                pair = (setting.key, setting.value)
+            }
+            if let figures {
                 let (paths, pdf) = try Figures(report: report).write(to: figures, baseline: pair)
                 print("Wrote \(paths.count) files (\(paths.filter { $0.hasSuffix(".svg") }.count) figures) into \(figures)"
                       + (pdf ? "" : "; no PDFs: install rsvg-convert (Debian's librsvg2-bin)"))
             }
             if let html {
-                let page = try report.html(title: "HPCCloud results: \(URL(fileURLWithPath: database).lastPathComponent)")
+                let page = try report.html(title: "HPCCloud results: \(URL(fileURLWithPath: database).lastPathComponent)", baseline: pair)
                 try writeReport(page, to: html)
                 print("Wrote \(html)")
             }
             if csv == nil && html == nil && !batsimJobs && figures == nil {
+                if json {
+                    try printJSON(try report.runs().map(ListedRun.init))
+                    return
+                }
                 for info in try report.runs() {
                     let accepted = info.metrics["acceptanceRatio"].map { String(format: "%.2f%% accepted", $0 * 100) } ?? "no summary"
                     let status = info.status == "complete" ? "complete" : "\(info.status) (incomplete)"
@@ -81,5 +91,17 @@ struct ReportCommand: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// `report --json`: one run of the listing.
+struct ListedRun: Encodable {
+    var id: Int64, scenario: String, policy: String, seed: Int64, hosts: Int, admission: String, status: String
+    /// Finite values only (JSON has no NaN).
+    var metrics: [String: Double]
+
+    init(_ info: Report.RunInfo) {
+        (id, scenario, policy, seed, hosts, admission, status) = (info.id, info.scenario, info.policy, info.seed, info.hosts, info.admission, info.status)
+        metrics = info.metrics.filter { $0.value.isFinite }
     }
 }

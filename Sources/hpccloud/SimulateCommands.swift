@@ -2,6 +2,7 @@ import Allocation
 import ArgumentParser
 import CloudModel
 import Foundation
+import Logging
 import Reporting
 import Simulation
 import Synchronization
@@ -26,6 +27,36 @@ struct RunOptions: ParsableArguments {
 
     var steadyState: SteadyStateRule { SteadyStateRule(warmup: warmup) }
 
+    @Option(help: ArgumentHelp("Log these categories to stderr: engine (each decision), queue (queued, started, expired), policy (each VM's answer), or all.",
+                               valueName: "C1,C2"))
+    var log: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("With --log: info (decisions and answers), debug (also departures, resizes, dispatch passes and the hosts that fitted each VM), or trace.",
+                                                        valueName: "LEVEL"))
+    var logLevel: String = "info"
+
+    /// The categories --log names (every one for `all`); nil when it is not given or names an unknown one.
+    var logCategories: Set<SimulationLog.Category>? {
+        guard let log else { return [] }
+        var categories: Set<SimulationLog.Category> = []
+        for name in log.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if name == "all" { categories.formUnion(SimulationLog.Category.allCases); continue }
+            guard let category = SimulationLog.Category(rawValue: name) else { return nil }
+            categories.insert(category)
+        }
+        return categories
+    }
+
+    /// The log --log asks for, written to stderr with each message's simulated time.
+    func simulationLog() -> SimulationLog? {
+        guard let categories = logCategories, !categories.isEmpty, let level = Logger.Level(rawValue: logLevel) else { return nil }
+        return SimulationLog(categories: categories) { label in
+            var logger = Logger(label: label) { SimulationLogHandler(label: $0) }
+            logger.logLevel = level
+            return logger
+        }
+    }
+
     @Flag(help: "Print the summary as one JSON object (scenario, policy, seed, status, and every metric by name) instead of the table.")
     var json = false
 
@@ -36,6 +67,33 @@ struct RunOptions: ParsableArguments {
         try checkHorizon(horizon)
         guard warmup >= 0 && warmup < 1 else { throw ValidationError("--warmup must be a share from 0 to below 1, got \(warmup)") }
         if let policy, let problem = PolicyReference.validate(policy, names: PlacementPolicies.names) { throw ValidationError(problem) }
+        guard logCategories != nil else {
+            throw ValidationError("--log must list engine, queue, policy or all, separated by commas, got '\(log ?? "")'")
+        }
+        guard [Logger.Level.trace, .debug, .info].contains(Logger.Level(rawValue: logLevel)) else {
+            throw ValidationError("--log-level must be info, debug or trace, got '\(logLevel)'")
+        }
+    }
+}
+
+/// One line per message on stderr: `t=SECONDS category level: message`, control characters made visible.
+struct SimulationLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let time = merged["t"].map { "t=\($0) " } ?? ""
+        let others = merged.filter { $0.key != "t" }.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+        let category = label.hasPrefix("hpccloud.") ? String(label.dropFirst("hpccloud.".count)) : label
+        let line = "\(time)\(category) \(event.level): \(event.message)\(others)"
+        FileHandle.standardError.write(Data((TerminalText.visible(line, keepingNewlines: false) + "\n").utf8))
     }
 }
 
@@ -62,8 +120,9 @@ struct Simulate: ParsableCommand {
     func run() throws {
         try reportingInputErrors {
             let (loaded, yaml) = try loadScenario(scenario, hardware: hardware, settings: settings)
-            let simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
+            var simulation = try Run(scenario: loaded, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds, steadyState: options.steadyState)
+            simulation.log = options.simulationLog()
             try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results, json: options.json)
         }
     }
@@ -98,8 +157,9 @@ struct Replay: ParsableCommand {
             let catalog = try hardware.catalog(scenarioPath: scenario)
             let loaded = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(path: scenario)
             let workload = try TraceCSV.read(path: trace)
-            let simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
+            var simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds, steadyState: options.steadyState)
+            simulation.log = options.simulationLog()
             try execute(simulation, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
                         decisions: decisions, results: results, json: options.json)
         }

@@ -3,6 +3,7 @@ import ArgumentParser
 import CloudModel
 import Foundation
 import Reporting
+import SimKernel
 import Simulation
 
 struct Sweep: ParsableCommand {
@@ -49,6 +50,9 @@ struct Sweep: ParsableCommand {
     @Option(help: ArgumentHelp("Also print each point's paired differences against the point where KEY is VALUE (e.g. policy=best-fit), with 95% intervals.",
                                valueName: "KEY=VALUE"))
     var baseline: String?
+
+    @Flag(help: "Print the points, their intervals, the paired differences and the warnings as one JSON object instead of the tables.")
+    var json = false
 
     @Flag(help: "Continue an interrupted sweep in --db: run only what it does not hold yet (same scenario file and --vary values).")
     var resume = false
@@ -139,12 +143,19 @@ struct Sweep: ParsableCommand {
             } else {
                 stored = runs.map { SweepStore.StoredRun($0, plan: plan, sweep: sweepName) }
             }
-            print("Sweep \(sweepName): \(plan.points.count) points x \(replications) replications"
+            let statistics = SweepStatistics(stored, keys: plan.variations.map(\.key))
+            let against = baseline.flatMap(parseBaseline)
+            if json {
+                let paired = try against.map { try statistics.paired(against: $0.0, $0.1, file: scenario) }
+                try printJSON(SweepJSON(sweep: sweepName, replications: replications, segments: plan.segments,
+                                        statistics: statistics, baseline: against, paired: paired, database: databasePath))
+                return
+            }
+            print("Sweep \(terminalSafe(sweepName)): \(plan.points.count) points x \(replications) replications"
                   + (plan.segments ? " (each a segment of the trace: 1/\(replications) of its arrival span)" : "")
                   + (shardCount > 1 ? ", shard \(shardIndex)/\(shardCount): \(indices.count) runs" : ""))
-            let statistics = SweepStatistics(stored, keys: plan.variations.map(\.key))
             print(statistics.formatted())
-            if let baseline, let (key, value) = parseBaseline(baseline) {
+            if let (key, value) = against {
                 print("\n" + (try statistics.formattedPaired(against: key, value, file: scenario)))
             }
             if let databasePath { print("Results: \(databasePath)") }
@@ -194,6 +205,51 @@ struct Sweep: ParsableCommand {
         }
         print("Wrote \(dir)/sweep.sbatch (\(count) array tasks for \(plan.runCount) runs) and \(dir)/merge.sh")
         print("Submit: sbatch \(dir)/sweep.sbatch; when it finishes: \(dir)/merge.sh")
+    }
+}
+
+/// `sweep --json`: every point's intervals (in the metrics' own units, not the table's percent), the
+/// paired differences against the baseline, and the warnings.
+struct SweepJSON: Encodable {
+    struct Interval: Encodable {
+        var mean: Double, halfWidth: Double
+        /// Paired differences only: the 95% interval excludes 0.
+        var excludesZero: Bool?
+    }
+    struct Point: Encodable {
+        var point: Int, settings: [String: String], replications: Int
+        var metrics: [String: Interval]
+    }
+    struct Baseline: Encodable { var key: String, value: String }
+
+    var sweep: String, replications: Int, segments: Bool
+    var points: [Point]
+    var baseline: Baseline?
+    var paired: [Point]?
+    var warnings: [String]
+    var database: String?
+
+    init(sweep: String, replications: Int, segments: Bool, statistics: SweepStatistics, baseline: (String, String)?,
+         paired: [SweepStatistics.Paired]?, database: String?) {
+        (self.sweep, self.replications, self.segments, self.database) = (sweep, replications, segments, database)
+        let scales = Dictionary(uniqueKeysWithValues: SweepStatistics.metrics.map { ($0.name, $0.scale) })
+        func unscaled(_ intervals: [String: ConfidenceInterval], paired: Bool) -> [String: Interval] {
+            intervals.reduce(into: [:]) { out, entry in
+                let scale = scales[entry.key] ?? 1
+                out[entry.key] = Interval(mean: entry.value.mean / scale, halfWidth: entry.value.halfWidth / scale,
+                                          excludesZero: paired ? entry.value.lower > 0 || entry.value.upper < 0 : nil)
+            }
+        }
+        points = statistics.rows.map { row in
+            Point(point: row.point, settings: row.settings, replications: row.intervals.values.first?.count ?? 0,
+                  metrics: unscaled(row.intervals, paired: false))
+        }
+        self.baseline = baseline.map { Baseline(key: $0.0, value: $0.1) }
+        self.paired = paired?.map { row in
+            Point(point: row.point, settings: row.settings, replications: row.differences.values.first?.count ?? 0,
+                  metrics: unscaled(row.differences, paired: true))
+        }
+        warnings = statistics.warnings
     }
 }
 

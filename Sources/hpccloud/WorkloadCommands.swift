@@ -2,6 +2,7 @@ import Allocation
 import ArgumentParser
 import CloudModel
 import Foundation
+import SimKernel
 import Simulation
 import Workloads
 
@@ -81,6 +82,9 @@ struct WorkloadCommand: ParsableCommand {
         @Option(help: ArgumentHelp("SWF only: read at most N job records after --skip.", valueName: "N"))
         var limit: Int?
 
+        @Flag(help: "Print the statistics as one JSON object (quantiles by name, offered load, the cloud's capacity for a scenario).")
+        var json = false
+
         @OptionGroup var hardware: HardwareOptions
 
         func validate() throws {
@@ -115,9 +119,61 @@ struct WorkloadCommand: ParsableCommand {
                 } else {
                     loaded = try WorkloadLoader.load(.trace(path: source), seed: 0, file: source)
                 }
+                let stats = WorkloadStats(loaded.workload)
+                if json {
+                    try printJSON(WorkloadStatsJSON(source: source, notes: loaded.reportLines, stats, cloud: cloud))
+                    return
+                }
                 for line in loaded.reportLines { print(line) }
-                print(WorkloadStats(loaded.workload).formatted(title: "Workload: \(source)", cloud: cloud))
+                print(stats.formatted(title: "Workload: \(terminalSafe(source))", cloud: cloud))
             }
+        }
+    }
+}
+
+/// `workload stats --json`: the numbers of the table, by name.
+struct WorkloadStatsJSON: Encodable {
+    struct Quantiles: Encodable {
+        var mean, min, p50, p90, p99, max: Double
+        init(_ s: SampleSummary) {
+            (mean, min, p50, p90, p99, max) = (s.mean, s.minimum, s.quantile(0.5), s.quantile(0.9), s.quantile(0.99), s.maximum)
+        }
+    }
+    struct Offered: Encodable {
+        var pinnedVcores, dynamicVcores, vfs, memoryGiB: Double
+        /// Physical cores at the cloud's overcommit (1 without a cloud).
+        var physicalCores: Double
+    }
+    struct Capacity: Encodable {
+        var cores: Int, vfs: Int, memoryGiB: Double, overcommit: String
+    }
+    var source: String
+    /// What loading the workload said (an SWF log's mapping, lines skipped).
+    var notes: [String]
+    var requests: Int, resizes: Int, tenants: Int
+    var firstArrivalSeconds: Double, lastArrivalSeconds: Double, arrivalsPerHour: Double
+    var commonShare: Double, pinnedShare: Double
+    var vmsPerCluster: Quantiles, vcoresPerVM: Quantiles, memoryGiBPerVM: Quantiles, lifetimeHours: Quantiles
+    var offered: Offered
+    var cloud: Capacity?
+
+    init(source: String, notes: [String], _ stats: WorkloadStats, cloud: CloudSpec?) {
+        self.source = source
+        self.notes = notes
+        (requests, resizes, tenants) = (stats.requests, stats.resizes, stats.tenants)
+        firstArrivalSeconds = Double(stats.firstArrival) / 1e9
+        lastArrivalSeconds = Double(stats.lastArrival) / 1e9
+        arrivalsPerHour = stats.arrivalsPerHour
+        (commonShare, pinnedShare) = (stats.commonShare, stats.pinnedShare)
+        vmsPerCluster = Quantiles(stats.vms)
+        vcoresPerVM = Quantiles(stats.vcoresPerVM)
+        memoryGiBPerVM = Quantiles(stats.memoryGiBPerVM)
+        lifetimeHours = Quantiles(stats.lifetimeHours)
+        offered = Offered(pinnedVcores: stats.offeredPinnedVcores, dynamicVcores: stats.offeredDynamicVcores, vfs: stats.offeredVFs,
+                          memoryGiB: stats.offeredMemoryGiB, physicalCores: stats.offeredPhysicalCores(overcommit: cloud?.overcommit ?? .none))
+        self.cloud = cloud.map { cloud in
+            Capacity(cores: cloud.groups.reduce(0) { $0 + $1.count * $1.cores }, vfs: cloud.groups.reduce(0) { $0 + $1.count * $1.vfs },
+                     memoryGiB: cloud.memoryGiB, overcommit: "\(cloud.overcommit)")
         }
     }
 }

@@ -34,7 +34,7 @@ struct ExternalPolicyTests {
         let directory = try Fixtures.scratchDirectory("external-policy")
         let path = directory + "/policy.py"
         try """
-        import json, sys
+        import json, sys, time
         mode = "\(mode)"
         hello = json.loads(sys.stdin.readline())
         if "\(record)": open("\(record)", "a").write(json.dumps(hello) + "\\n")
@@ -49,6 +49,7 @@ struct ExternalPolicyTests {
             elif mode == "missing": print("{}", flush=True)
             elif mode == "float": print('{"host": 0.5}', flush=True)
             elif mode == "outside": print(json.dumps({"host": 1000}), flush=True)
+            elif mode == "hang": time.sleep(300)
             else: print(json.dumps({"host": min(hosts) if hosts else None}), flush=True)
         sys.exit(7 if mode == "fail-at-end" else 0)
         """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -141,6 +142,33 @@ struct ExternalPolicyTests {
         let policy = try ExternalPolicy(command: try Self.script("fail-at-end"), cloud: Self.cloud, seed: 1, requests: [:])
         let error = #expect(throws: InputError.self) { try policy.finish() }
         #expect(error?.description.contains("exited with 7 after the run") == true)
+    }
+
+    @Test func aProgramThatStopsAnsweringTimesOutAndIsStopped() throws {
+        let request = Fixtures.request(1, vms: 1, Fixtures.shape(vcores: 1))
+        let policy = try ExternalPolicy(command: try Self.script("hang"), cloud: Self.cloud, seed: 1, requests: Self.lookup([request]),
+                                        environment: [ExternalPolicy.timeoutVariable: "0.3"])
+        let started = ContinuousClock.now
+        guard case .rejected = AllocationEngine(cloud: Self.cloud).admit(request, policy: policy) else { Issue.record("placed"); return }
+        // Killed at the deadline, not after its 300 s sleep (the bound only catches a wait that never ends).
+        #expect(ContinuousClock.now - started < .seconds(60))
+        let error = #expect(throws: InputError.self) { try policy.finish() }
+        #expect(error?.description.contains("answer 1: no answer within 0.3 s (HPCCLOUD_POLICY_TIMEOUT sets the seconds allowed)") == true,
+                "\(String(describing: error))")
+        let bad = #expect(throws: InputError.self) {
+            try ExternalPolicy(command: try Self.script("first"), cloud: Self.cloud, seed: 1, requests: [:],
+                               environment: [ExternalPolicy.timeoutVariable: "soon"])
+        }
+        #expect(bad?.description == "HPCCLOUD_POLICY_TIMEOUT: expected seconds above 0 for each answer, got 'soon'")
+    }
+
+    @Test func anInterruptWhileTheProgramThinksAbandonsTheRunWithoutBlamingIt() throws {
+        let request = Fixtures.request(1, vms: 1, Fixtures.shape(vcores: 1))
+        let policy = try ExternalPolicy(command: try Self.script("hang"), cloud: Self.cloud, seed: 1, requests: Self.lookup([request]))
+        policy.interrupted = { true }
+        guard case .rejected = AllocationEngine(cloud: Self.cloud).admit(request, policy: policy) else { Issue.record("placed"); return }
+        #expect(policy.abandoned && policy.failed)
+        try policy.finish()
     }
 
     /// A query for a one-VM hpc cluster, to ask a policy directly.

@@ -53,7 +53,7 @@ struct Tool {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("default-64-host-cx3: 64 hosts, policy first-fit, seed 42"))
         for label in ["Requests", "  accepted", "  rejected", "physical cores", "VFs", "pkey entries", "LIDs",
-                      "Peak concurrent clusters", "Mean hosts per hpc cluster"] {
+                      "Concurrent clusters", "Concurrent tenants", "Mean hosts per hpc cluster"] {
             #expect(result.stdout.contains(label), "summary lacks \(label)")
         }
         // Seed and policy overrides take effect and show in the title.
@@ -209,6 +209,10 @@ struct Tool {
         #expect(path.hasPrefix(Tool.reports + "/seed-testbed-") && path.hasSuffix(".sqlite"))
         let listing = try Tool.run(["report", path])
         #expect(listing.stdout.hasPrefix("run 1: seed-testbed, policy first-fit, seed 1, 2 hosts, complete"))
+        let listed = try Tool.run(["report", path, "--json"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.count == 1 && runs[0]["status"] as? String == "complete" && runs[0]["hosts"] as? Int == 2)
+        #expect(((runs[0]["metrics"] as? [String: Double])?["requests"] ?? 0) > 0)
         let csv = try Tool.run(["report", path, "--csv", "metric"])
         #expect(csv.status == 0 && csv.stdout.hasPrefix("runId,name,value\n") && csv.stdout.contains("1,accepted,"))
         let bad = try Tool.run(["report", path, "--csv", "users"])

@@ -31,6 +31,37 @@ import TestSupport
         #expect(missing.status == 1 && missing.stderr.hasPrefix("hpccloud: error: /proc/no-such-dir/d.csv: cannot write: "), "\(missing.stderr)")
     }
 
+    /// `--decisions /dev/null` or a FIFO: written into, never replaced by a rename (as root, a
+    /// rename over /dev/null left a regular file there for every process on the machine).
+    @Test func aDeviceOrAFIFOIsWrittenInPlaceNeverReplaced() throws {
+        let directory = try temporaryDirectory()
+        func readFIFO(_ name: String, while command: [String]) throws -> (Tool.Result, String, Bool) {
+            let fifo = directory + "/" + name
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: "/bin/cat")
+            reader.arguments = [fifo]
+            let out = Pipe()
+            reader.standardOutput = out
+            try reader.run()
+            let result = try Tool.run(command + [fifo])
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            reader.waitUntilExit()
+            var info = stat()
+            let stillFIFO = stat(fifo, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO
+            return (result, text, stillFIFO)
+        }
+        let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
+        let (replay, log, logFIFO) = try readFIFO("decisions", while: ["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml",
+                                                                       "--no-db", "--decisions"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(log == (try String(contentsOfFile: golden + "golden-decisions.csv", encoding: .utf8)) && logFIFO)
+        let db = directory + "/r.sqlite"
+        #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--horizon", "20", "--db", db]).status == 0)
+        let (report, page, pageFIFO) = try readFIFO("page", while: ["report", db, "--html"])
+        #expect(report.status == 0 && page.hasPrefix("<!DOCTYPE html>") && pageFIFO, "\(report.stderr)")
+    }
+
     /// What commands print for scripts (`report --csv > out.csv`) is checked like any file.
     @Test func standardOutputThatCannotBeWrittenFailsTheCommand() throws {
         let db = try temporaryDirectory() + "/r.sqlite"

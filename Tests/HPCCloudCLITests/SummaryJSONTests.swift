@@ -2,8 +2,13 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `simulate --json`: the summary a script reads, the same numbers as the table.
+/// `--json` on every command that prints a summary: what a script reads, the same numbers as the table.
 @Suite struct SummaryJSONTests {
+    func object(_ result: Tool.Result) throws -> [String: Any] {
+        #expect(result.status == 0, "\(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
     @Test func theJSONSummaryCarriesTheTablesNumbers() throws {
         let arguments = ["simulate", "Workloads/swf-lublin-mixed.yaml", "--horizon", "50", "--no-db", "--set", "seed=9", "--warmup", "0.2"]
         let table = try Tool.run(arguments)
@@ -20,5 +25,71 @@ import TestSupport
         let start = try #require(metrics["steadyStart"]), end = try #require(metrics["steadyEnd"])
         #expect(start > 0 && start < end && metrics["physicalCores.steadyAverage"] != nil)
         #expect(table.stdout.contains("arrivals after a 20% warm-up"))
+    }
+
+    @Test func limitsAndWorkloadStatsInJSONCarryMemory() throws {
+        let limits = try object(try Tool.run(["limits", "Workloads/seed-testbed.yaml", "--json"]))
+        let lines = try #require(limits["limits"] as? [[String: Any]])
+        let memory = try #require(lines.first { ($0["label"] as? String) == "GiB of VM memory at once" })
+        // 2 hosts x 64 GiB, as the table says.
+        #expect(memory["value"] as? Int == 128 && limits["hosts"] as? Int == 2)
+        let table = try Tool.run(["limits", "Workloads/seed-testbed.yaml"])
+        #expect(table.stdout.contains("128   floor(sum of count x memory) = floor(2 x 64)"))
+
+        let stats = try object(try Tool.run(["workload", "stats", "Workloads/seed-testbed.yaml", "--json"]))
+        #expect(stats["requests"] as? Int == 500 && stats["tenants"] as? Int == 5)
+        let perVM = try #require(stats["memoryGiBPerVM"] as? [String: Double])
+        let offered = try #require(stats["offered"] as? [String: Double]), cloud = try #require(stats["cloud"] as? [String: Any])
+        #expect(perVM["min"]! >= 1 && perVM["max"]! >= perVM["p50"]! && cloud["memoryGiB"] as? Double == 128)
+        let text = try Tool.run(["workload", "stats", "Workloads/seed-testbed.yaml"])
+        #expect(text.stdout.contains(String(format: "  memory (GiB)                %.1f (", offered["memoryGiB"]!)), "\(text.stdout)")
+        #expect(text.stdout.contains(String(format: "  memory per VM (GiB)   %9.3f", perVM["mean"]!)))
+    }
+
+    @Test func sweepJSONHasThePointsThePairedDifferencesAndTheWarnings() throws {
+        let sweep = try object(try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit,best-fit", "--replications", "3",
+                                             "--baseline", "policy=first-fit", "--no-db", "--json"]))
+        let points = try #require(sweep["points"] as? [[String: Any]])
+        #expect(points.count == 2 && points.allSatisfy { $0["replications"] as? Int == 3 })
+        // In the metric's own unit: a share, not the table's percent.
+        let accepted = try #require((points[0]["metrics"] as? [String: [String: Any]])?["acceptanceRatio"])
+        #expect((accepted["mean"] as? Double).map { $0 > 0 && $0 <= 1 } == true)
+        let paired = try #require(sweep["paired"] as? [[String: Any]])
+        #expect(paired.count == 1 && (paired[0]["settings"] as? [String: String])?["policy"] == "best-fit")
+        let difference = try #require((paired[0]["metrics"] as? [String: [String: Any]])?["acceptanceRatio"])
+        #expect(difference["excludesZero"] is Bool && (sweep["warnings"] as? [String]) == [])
+    }
+
+    @Test func capacityJSONHasEveryStepAndTheAnswer() throws {
+        let capacity = try object(try Tool.run(["capacity", "Workloads/seed-testbed.yaml", "--target", "rejection<=0.2", "--vary-rate",
+                                                "--replications", "2", "--max-replications", "4", "--tolerance", "0.1", "--json"]))
+        let steps = try #require(capacity["steps"] as? [[String: Any]])
+        #expect(steps.allSatisfy { [2, 4].contains($0["replications"] as? Int ?? 0) })
+        #expect(steps.allSatisfy { ["meets", "fails", "undecided"].contains($0["verdict"] as? String ?? "") })
+        let boundary = try #require(capacity["boundary"] as? [String: Double])
+        #expect(boundary["meets"]! < boundary["fails"]!)
+        let served = try #require(capacity["served"] as? [String: Any])
+        #expect(served["setting"] as? Double == boundary["meets"] && ((served["clusters"] as? [String: Double])?["mean"] ?? 0) > 0)
+        #expect(capacity["bindingLimit"] as? String == "cores" && (capacity["rejectionsFailing"] as? [String: Int])?["cores"] != nil)
+    }
+
+    /// --log: the engine's decisions, the queue and the policy's answers, on stderr with simulated times.
+    @Test func logCategoriesShowTheDecisionsAndTheAnswers() throws {
+        let golden = "Tests/SimulationTests/Golden/"
+        let result = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", "/dev/null",
+                                   "--no-db", "--log", "engine,policy", "--log-level", "debug"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        // As the golden decision log has it: cluster 1 on hosts 0;0;1 with pkey 0x0001, cluster 3 rejected for cores.
+        #expect(lines.contains("t=0.000000 engine info: cluster 1 arrived: 3 x (1 vcores, 2 GiB, hpc fixed) for alice: accepted on hosts 0,0,1 (VFs 0,1,0), pkey 0x0001"))
+        #expect(lines.contains("t=10.000000 engine info: cluster 3 arrived: 1 x (8 vcores, 8 GiB, hpc fixed) for carol: rejected (cores)"))
+        #expect(lines.contains("t=0.000000 policy info: cluster 1 VM 3: host 1"))
+        #expect(lines.contains("t=0.000000 policy debug: cluster 1 VM 3: fits 2 hosts: 1,2 (its hosts so far: 0)"))
+        #expect(lines.contains("t=40.000000 engine debug: cluster 2 resize by -1: removed from hosts 2 (VFs 0)"))
+        #expect(!lines.contains { $0.contains(" queue ") })
+        let quiet = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", "/dev/null", "--no-db"])
+        #expect(quiet.status == 0 && !quiet.stderr.contains("engine info"))
+        let bad = try Tool.run(["simulate", "--log", "engine,disk"])
+        #expect(bad.status == 2 && bad.stderr.contains("--log must list engine, queue, policy or all"))
     }
 }

@@ -79,5 +79,10 @@ import TestSupport
         let html = try Report(database: try ResultsDatabase(path: mergedPath)).html(title: "sweep")
         #expect(html.contains("accepted % against hosts[0].count") && html.contains("policy=worst-fit"))
         #expect(html.components(separatedBy: "<polygon").count - 1 >= 2 * 5)
+        #expect(!html.contains("Paired differences against"))
+        // With a baseline: the paired table and one difference figure per metric, against that point.
+        let paired = try Report(database: try ResultsDatabase(path: mergedPath)).html(title: "sweep", baseline: ("policy", "first-fit"))
+        #expect(paired.contains("<h3>Against policy=first-fit</h3>") && paired.contains("Paired differences against policy=first-fit"))
+        #expect(paired.contains("accepted %: difference from policy=first-fit (paired, 95%)"))
     }
 }

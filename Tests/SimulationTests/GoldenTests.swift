@@ -30,6 +30,27 @@ import Workloads
         #expect(summary.departures == 6 && summary.events == 17 && summary.peakConcurrentClusters == 4)
         // hpc clusters 1 (hosts 0,1), 2 (1,2), 5 (2), 6 (1): 6 hosts / 4 clusters.
         #expect(summary.meanHostsSpanned == 1.5)
+        // Eight tenants, one cluster each. Clusters running over the steady window
+        // [9.00000005 s, 90.0000005 s): 2 until 10.5, 3, 4 from 20, 3 from 25, 2 from 40.5, 1 from 60.
+        #expect(summary.peakConcurrentTenants == 4)
+        let steady = try #require(summary.steadyConcurrency)
+        let spans: [(clusters: Double, seconds: Double)] = [(2, 1.49999995), (3, 9.5), (4, 5), (3, 15.5), (2, 19.5), (1, 30.0000005)]
+        let area = spans.reduce(0) { $0 + $1.clusters * $1.seconds }
+        #expect(abs(steady.clusters - area / 81.00000045) < 1e-9 && steady.tenants == steady.clusters)
+    }
+
+    @Test func aTenantIsServedWhileAnyOfItsClustersRuns() throws {
+        let scenario = try Fixtures.loader().load(path: Self.golden + "golden.yaml")
+        // alice's two clusters overlap from 10 to 20 s; bob runs from 15 to 30 s.
+        let trace = TraceCSV.requiredColumns.joined(separator: ",") + "\n" + [
+            "1,0,alice,1,1,1,hpc,fixed,20", "2,10,alice,1,1,1,hpc,fixed,30", "3,15,bob,1,1,1,hpc,fixed,15", "4,100,carol,1,1,1,hpc,fixed,1",
+        ].joined(separator: "\n") + "\n"
+        let summary = try Run(scenario: scenario, workload: try TraceCSV.parse(trace, file: "tenants.csv")).simulate()
+        #expect(summary.peakConcurrentClusters == 3 && summary.peakConcurrentTenants == 2)
+        // Steady window [10 s, 100 s): tenants 1 to 15 s, 2 to 30 s, 1 to 40 s, then none.
+        let steady = try #require(summary.steadyConcurrency)
+        let tenantSeconds: Double = 5 + 2 * 15 + 10, clusterSeconds: Double = 2 * 5 + 3 * 5 + 2 * 10 + 10
+        #expect(abs(steady.tenants - tenantSeconds / 90) < 1e-12 && abs(steady.clusters - clusterSeconds / 90) < 1e-12)
     }
 
     @Test func sameSeedSameBytesAndPoliciesSeeTheSameArrivals() throws {
