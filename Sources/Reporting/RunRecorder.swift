@@ -210,7 +210,8 @@ public final class RunRecorder {
             if let steady = u.steadyAverage { m.append(("\(key).steadyAverage", steady)) }
         }
         m += [("steadyStart", seconds(s.steadyWindow.lowerBound)), ("steadyEnd", seconds(s.steadyWindow.upperBound))]
-        if s.jobs.wait.count > 0 {
+        // Without a queue every wait is 0 and every slowdown 1: metrics (and sweep charts) that say nothing.
+        if s.queue != nil, s.jobs.wait.count > 0 {
             let j = s.jobs
             m += [("jobs.ended", Double(j.wait.count)), ("jobs.wait.mean", j.wait.mean), ("jobs.wait.p90", j.wait.quantile(0.9)),
                   ("jobs.turnaround.mean", j.turnaround.mean), ("jobs.boundedSlowdown.mean", j.boundedSlowdown.mean),

@@ -19,7 +19,7 @@ enum SVGChart {
         guard var xMin = xs.min(), var xMax = xs.max() else { return empty(title) }
         // One x value: an axis around it, not a zero-width one.
         if xMin == xMax { xMin -= 1; xMax += 1 }
-        let yTop = niceCeiling(yMax ?? max(ys.max() ?? 1, 1e-9))
+        let yTop = niceCeiling(yMax ?? top(ys))
         var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
         svg += axes(xMin: xMin, xMax: xMax, yMin: 0, yMax: yTop)
         for (i, s) in series.enumerated() {
@@ -49,7 +49,7 @@ enum SVGChart {
         if xMin == xMax { xMin -= 1; xMax += 1 }
         // Categories (policies) are not a scale: half a slot of room on each side, and no line between them.
         if let categories { (xMin, xMax) = (-0.5, Double(categories.count) - 0.5) }
-        let yMin = min(0, ys.min() ?? 0), yTop = niceCeiling(max(ys.max() ?? 1, 1e-9))
+        let yMin = min(0, ys.min() ?? 0), yTop = niceCeiling(top(ys))
         var svg = frame(title: title, xLabel: xLabel, yLabel: yLabel)
         svg += axes(xMin: categories == nil ? xMin : nil, xMax: categories == nil ? xMax : nil, yMin: yMin, yMax: yTop)
         if let categories {
@@ -111,7 +111,8 @@ enum SVGChart {
                           points: [(x: Double, mean: Double, lower: Double, upper: Double)]) -> String {
         guard !points.isEmpty else { return empty(title) }
         let lows = points.map(\.lower), highs = points.map(\.upper)
-        let span = max(abs(lows.min()!), abs(highs.max()!), 1e-9)
+        // All zero: a unit axis around the zero line, not one of a billionth.
+        let span = max(abs(lows.min()!), abs(highs.max()!)) > 0 ? max(abs(lows.min()!), abs(highs.max()!)) : 1
         let yMin = min(0, lows.min()!) < 0 ? -niceCeiling(abs(min(0, lows.min()!))) : 0
         let yMax = max(0, highs.max()!) > 0 ? niceCeiling(max(0, highs.max()!)) : 0
         let (lo, hi) = yMin == yMax ? (-span, span) : (yMin, yMax)
@@ -220,6 +221,12 @@ enum SVGChart {
     static func color(_ i: Int) -> String { palette[i % palette.count] }
     static func sx(_ x: Double, _ lo: Double, _ hi: Double) -> Double { left + (x - lo) / (hi - lo) * (width - left - right) }
     static func sy(_ y: Double, _ lo: Double, _ hi: Double) -> Double { height - bottom - (y - lo) / (hi - lo) * (height - top - bottom) }
+
+    /// The top of a y axis from 0: the largest value, or 1 when none is above 0 (not a degenerate axis).
+    static func top(_ values: [Double]) -> Double {
+        let largest = values.max() ?? 0
+        return largest > 0 ? largest : 1
+    }
 
     /// 1, 2 or 5 times a power of ten, at least `x`.
     static func niceCeiling(_ x: Double) -> Double {

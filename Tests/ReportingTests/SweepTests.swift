@@ -84,5 +84,7 @@ import TestSupport
         let paired = try Report(database: try ResultsDatabase(path: mergedPath)).html(title: "sweep", baseline: ("policy", "first-fit"))
         #expect(paired.contains("<h3>Against policy=first-fit</h3>") && paired.contains("Paired differences against policy=first-fit"))
         #expect(paired.contains("accepted %: difference from policy=first-fit (paired, 95%)"))
+        // No queue: no wait or slowdown charts (every wait would be 0), and no axis of a billionth.
+        #expect(!paired.contains("wait s") && !paired.contains("bounded slowdown") && !paired.contains("e-09"))
     }
 }
