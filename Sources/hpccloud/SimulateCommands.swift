@@ -149,19 +149,18 @@ struct Replay: ParsableCommand {
     var decisions: String
 
     @OptionGroup var options: RunOptions
+    @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
     @OptionGroup var results: ResultsOptions
 
     func run() throws {
         try reportingInputErrors {
-            let catalog = try hardware.catalog(scenarioPath: scenario)
-            let loaded = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(path: scenario)
+            let (loaded, yaml) = try loadScenario(scenario, hardware: hardware, settings: settings)
             let workload = try TraceCSV.read(path: trace)
             var simulation = try Run(scenario: loaded, workload: workload, policy: options.policy, seed: options.seed,
                                      horizon: options.horizonNanoseconds, steadyState: options.steadyState)
             simulation.log = options.simulationLog()
-            try execute(simulation, scenarioYAML: try String(contentsOfFile: scenario, encoding: .utf8),
-                        decisions: decisions, results: results, json: options.json)
+            try execute(simulation, scenarioYAML: yaml, decisions: decisions, results: results, json: options.json)
         }
     }
 }

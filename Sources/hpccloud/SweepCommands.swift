@@ -58,6 +58,7 @@ struct Sweep: ParsableCommand {
     var resume = false
 
     @OptionGroup var results: ResultsOptions
+    @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -98,7 +99,8 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         try reportingInputErrors {
-            let (_, yaml) = try loadScenario(scenario, hardware: hardware)
+            // --set changes the scenario every point starts from (and the YAML the database keeps).
+            let (_, yaml) = try loadScenario(scenario, hardware: hardware, settings: settings)
             let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: scenario), policies: PlacementPolicies.names)
             let plan = try SweepPlan(yaml: yaml, file: scenario, loader: loader, variations: try parsedVariations(),
                                      replications: replications, horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) })
@@ -179,6 +181,7 @@ struct Sweep: ParsableCommand {
         func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         var command = [tool, "sweep", scenarioPath, "--replications", "\(replications)", "--jobs", "1", "--hardware", hardwareDir]
         for variation in variations { command += ["--vary", variation] }
+        for setting in settings.values { command += ["--set", setting] }
         if let horizon { command += ["--horizon", "\(horizon)"] }
         let sbatch = """
         #!/bin/bash

@@ -85,6 +85,7 @@ struct WorkloadCommand: ParsableCommand {
         @Flag(help: "Print the statistics as one JSON object (quantiles by name, offered load, the cloud's capacity for a scenario).")
         var json = false
 
+        @OptionGroup var settings: ScenarioSettings
         @OptionGroup var hardware: HardwareOptions
 
         func validate() throws {
@@ -104,13 +105,14 @@ struct WorkloadCommand: ParsableCommand {
                 let loaded: LoadedWorkload
                 var cloud: CloudSpec?
                 if source.hasSuffix(".yaml") || source.hasSuffix(".yml") {
-                    let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: source), policies: PlacementPolicies.names)
-                    let scenario = try loader.load(path: source)
+                    let scenario = try loadScenario(source, hardware: hardware, settings: settings).scenario
                     guard let spec = scenario.workload else {
                         throw InputError(file: source, field: "workload", message: "missing: this scenario has no workload")
                     }
                     loaded = try WorkloadLoader.load(spec, seed: seed ?? scenario.seed, file: source)
                     cloud = scenario.cloud
+                } else if !settings.values.isEmpty {
+                    throw InputError(file: source, field: "--set", message: "sets a scenario key: give a scenario (.yaml) as SOURCE")
                 } else if source.hasSuffix(".swf") {
                     let spec = SWFImportSpec(path: source, coresPerVM: coresPerVM, lifetime: SWFImportSpec.Lifetime(rawValue: lifetime)!,
                                              timeScaleNano: Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000)!,

@@ -73,6 +73,26 @@ import TestSupport
         #expect(capacity["bindingLimit"] as? String == "cores" && (capacity["rejectionsFailing"] as? [String: Int])?["cores"] != nil)
     }
 
+    /// --set works on every command that reads a scenario.
+    @Test func setChangesTheScenarioOfEveryCommandThatReadsOne() throws {
+        let limits = try object(try Tool.run(["limits", "Workloads/seed-testbed.yaml", "--set", "hosts[0].count=5", "--json"]))
+        #expect(limits["hosts"] as? Int == 5)
+        let stats = try object(try Tool.run(["workload", "stats", "Workloads/seed-testbed.yaml", "--set", "hosts[0].memoryGiB=32", "--json"]))
+        #expect((stats["cloud"] as? [String: Any])?["memoryGiB"] as? Double == 64)
+        let swf = try Tool.run(["workload", "stats", "Workloads/traces/lublin_256.swf", "--set", "seed=3"])
+        #expect(swf.status == 2 && swf.stderr.contains("--set: sets a scenario key: give a scenario (.yaml) as SOURCE"))
+        let golden = "Tests/SimulationTests/Golden/"
+        let replay = try object(try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", "-",
+                                              "--no-db", "--json", "--set", "hosts[0].count=1"]).withStdoutFromStderr())
+        #expect(replay["hosts"] as? Int == 2, "1 host in the first group, 1 in the second")
+        let db = try Fixtures.scratchDirectory("set") + "/sweep.sqlite"
+        let sweep = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--replications", "2", "--horizon", "20",
+                                  "--set", "hosts[0].count=3", "--db", db])
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(try Tool.run(["report", db, "--json"]).stdout.utf8)) as? [[String: Any]])
+        #expect(runs.count == 2 && runs.allSatisfy { $0["hosts"] as? Int == 3 })
+    }
+
     /// --log: the engine's decisions, the queue and the policy's answers, on stderr with simulated times.
     @Test func logCategoriesShowTheDecisionsAndTheAnswers() throws {
         let golden = "Tests/SimulationTests/Golden/"
@@ -92,4 +112,9 @@ import TestSupport
         let bad = try Tool.run(["simulate", "--log", "engine,disk"])
         #expect(bad.status == 2 && bad.stderr.contains("--log must list engine, queue, policy or all"))
     }
+}
+
+extension Tool.Result {
+    /// The summary of a run whose decision log went to stdout is on stderr.
+    func withStdoutFromStderr() -> Tool.Result { Tool.Result(status: status, stdout: stderr, stderr: "") }
 }
