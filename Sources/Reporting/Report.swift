@@ -94,7 +94,8 @@ public struct Report {
         public var id: Int64
         public var scenario: String
         public var policy: String
-        public var seed: Int64
+        /// The run's seed (stored as the Int64 of its bits: SQLite integers are signed).
+        public var seed: UInt64
         public var status: String
         public var hosts: Int
         public var admission: String
@@ -109,7 +110,7 @@ public struct Report {
                 let id: Int64 = try row.decode(forColumn: "id")
                 let metrics = try Row.fetchAll(db, sql: "SELECT name, value FROM metric WHERE runId = ?", arguments: [id])
                 return RunInfo(id: id, scenario: try row.decode(forColumn: "scenario"), policy: try row.decode(forColumn: "policy"),
-                               seed: try row.decode(forColumn: "seed"), status: try row.decode(forColumn: "status"),
+                               seed: UInt64(bitPattern: try row.decode(Int64.self, forColumn: "seed")), status: try row.decode(forColumn: "status"),
                                hosts: try row.decode(forColumn: "hosts"), admission: try row.decode(forColumn: "admission"),
                                metrics: Dictionary(try metrics.map { (try $0.decode(String.self, forColumn: "name"), try $0.decode(Double.self, forColumn: "value")) },
                                                    uniquingKeysWith: { a, _ in a }))

@@ -96,7 +96,7 @@ struct ReportCommand: ParsableCommand {
 
 /// `report --json`: one run of the listing.
 struct ListedRun: Encodable {
-    var id: Int64, scenario: String, policy: String, seed: Int64, hosts: Int, admission: String, status: String
+    var id: Int64, scenario: String, policy: String, seed: UInt64, hosts: Int, admission: String, status: String
     /// Finite values only (JSON has no NaN).
     var metrics: [String: Double]
 

@@ -93,6 +93,15 @@ import TestSupport
         #expect(runs.count == 2 && runs.allSatisfy { $0["hosts"] as? Int == 3 })
     }
 
+    /// SQLite keeps a seed's bits in a signed integer: the listing shows the seed as given.
+    @Test func theLargestSeedIsListedAsGiven() throws {
+        let db = try Fixtures.scratchDirectory("seed") + "/r.sqlite"
+        #expect(try Tool.run(["simulate", "Workloads/seed-testbed.yaml", "--seed", "18446744073709551615", "--horizon", "5", "--db", db]).status == 0)
+        let listing = try Tool.run(["report", db])
+        #expect(listing.stdout.contains("seed 18446744073709551615,"), "\(listing.stdout)")
+        #expect(try Tool.run(["report", db, "--json"]).stdout.contains("\"seed\" : 18446744073709551615"))
+    }
+
     /// --log: the engine's decisions, the queue and the policy's answers, on stderr with simulated times.
     @Test func logCategoriesShowTheDecisionsAndTheAnswers() throws {
         let golden = "Tests/SimulationTests/Golden/"
