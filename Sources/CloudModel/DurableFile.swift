@@ -34,7 +34,9 @@ public enum DurableFile {
             try writeAll(fd, Array(bytes), path: path)
             return
         }
-        let temp = path + ".tmp-\(getpid())"
+        // A symlink stays a link: its target is what gets replaced.
+        let target = replacedFile(path)
+        let temp = target + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw WriteError(path: path, errno: errno) }
         do throws(WriteError) {
@@ -46,16 +48,31 @@ public enum DurableFile {
             throw error
         }
         close(fd)
-        guard rename(temp, path) == 0 else {
+        guard rename(temp, target) == 0 else {
             let code = errno
             unlink(temp)
             throw WriteError(path: path, errno: code)
         }
-        syncDirectory(of: path)
+        syncDirectory(of: target)
     }
 
     public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(WriteError) {
         try write(text.utf8, to: path, mode: mode)
+    }
+
+    /// The file a write to `path` replaces: the target of a symlink (the link stays a link,
+    /// as a shell's `>` leaves it), else `path` itself.
+    public static func replacedFile(_ path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return path }
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        // A link to a file not made yet: its destination, relative to the link's directory.
+        guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return path }
+        return destination.hasPrefix("/") ? destination
+            : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(destination).path
     }
 
     /// Whether `path` exists and is a character device, a FIFO or a socket: a

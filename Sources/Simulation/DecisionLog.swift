@@ -105,11 +105,12 @@ public final class DecisionLogWriter {
             tempPath = nil
             name = path
         } else {
-            let temp = path + ".tmp-\(getpid())"
+            let target = DurableFile.replacedFile(path)
+            let temp = target + ".tmp-\(getpid())"
             let opened = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard opened >= 0 else { throw WriteError(path: path, errno: errno) }
             fd = opened
-            finalPath = path
+            finalPath = target
             tempPath = temp
             name = path
         }
@@ -138,7 +139,7 @@ public final class DecisionLogWriter {
             return
         }
         guard fsync(fd) == 0 else {
-            let failure = WriteError(path: finalPath, errno: errno)
+            let failure = WriteError(path: name, errno: errno)
             abandon()
             throw failure
         }
@@ -147,7 +148,7 @@ public final class DecisionLogWriter {
         guard rename(tempPath, finalPath) == 0 else {
             let code = errno
             unlink(tempPath)
-            throw WriteError(path: finalPath, errno: code)
+            throw WriteError(path: name, errno: code)
         }
         DurableFile.syncDirectory(of: finalPath)
     }

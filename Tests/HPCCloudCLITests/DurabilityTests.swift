@@ -62,6 +62,25 @@ import TestSupport
         #expect(report.status == 0 && page.hasPrefix("<!DOCTYPE html>") && pageFIFO, "\(report.stderr)")
     }
 
+    /// A symlinked output stays a link; the file it points to gets the new content.
+    @Test func aSymlinkedOutputKeepsItsLink() throws {
+        let directory = try temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory + "/real", withIntermediateDirectories: true)
+        try "old".write(toFile: directory + "/real/d.csv", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/d.csv", withDestinationPath: "real/d.csv")
+        let golden = Fixtures.repoRoot + "/Tests/SimulationTests/Golden/"
+        let result = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--no-db",
+                                   "--decisions", directory + "/d.csv"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/d.csv") == "real/d.csv")
+        #expect(try String(contentsOfFile: directory + "/real/d.csv", encoding: .utf8)
+                == String(contentsOfFile: golden + "golden-decisions.csv", encoding: .utf8))
+        try FileManager.default.createSymbolicLink(atPath: directory + "/page.html", withDestinationPath: directory + "/real/page.html")
+        #expect(try Tool.run(["reproduce", "paper", "--out", directory + "/page.html"]).status == 0)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/page.html") == directory + "/real/page.html")
+        #expect(FileManager.default.fileExists(atPath: directory + "/real/page.html"))
+    }
+
     /// What commands print for scripts (`report --csv > out.csv`) is checked like any file.
     @Test func standardOutputThatCannotBeWrittenFailsTheCommand() throws {
         let db = try temporaryDirectory() + "/r.sqlite"
