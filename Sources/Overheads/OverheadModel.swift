@@ -18,7 +18,8 @@ public enum NetworkPath: String, CaseIterable, Sendable {
 
 /// One number of the model with where it came from (`Hardware/overheads.yaml`).
 public struct Parameter: Hashable, Sendable {
-    public enum Kind: String, CaseIterable, Sendable { case measured, calibrated, anchored, assumption }
+    /// `bound`: a limit a source states ("over 95% of native"), used as the value; not a measurement.
+    public enum Kind: String, CaseIterable, Sendable { case measured, bound, calibrated, anchored, assumption }
     public var value: Double
     public var kind: Kind
     public var source: String
