@@ -3,7 +3,7 @@
 # make example-report: regenerate Reports/reference/example-report.{html,png}.
 # make bench: run the benchmark suite (release) and write Reports/benchmarks/<date>.md.
 # make fuzz: libFuzzer on every parser, FUZZ_SECONDS (600) each; see Tests/Fuzz/fuzz.sh.
-# make reproduce: regenerate Reports/reference/paper-reproduction.md (a test checks it is current).
+# make reproduce: regenerate Reports/reference/model-validation.md (a test checks it is current).
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libgsl-dev libsqlite3-dev libibverbs-dev
 # The tests also render the HTML report in headless Chromium, run a sweep on a
@@ -43,7 +43,7 @@ demo: release
 
 reproduce: release
 	mkdir -p Reports/reference
-	$(RELEASE_BIN) reproduce paper --out Reports/reference/paper-reproduction.md
+	$(RELEASE_BIN) reproduce all --out Reports/reference/model-validation.md
 
 # An example results database (two policies on the default scenario) and its
 # HTML report and screenshot, committed under Reports/reference.

@@ -4,7 +4,7 @@ import PackageDescription
 // Module graph (dependencies point down; see ../shared/design/ARCHITECTURE.md):
 //   hpccloud -> Reporting (GRDB) -> Simulation -> {Allocation, Workloads, Overheads, SimKernel, ExternalPolicies}
 //   ExternalPolicies (policies that are programs: JSON lines over pipes) -> {Allocation, CloudModel}
-//   Workloads -> {SimKernel, CloudModel};  Allocation, Overheads -> CloudModel;  CloudModel -> Yams
+//   Workloads -> {SimKernel, CloudModel};  Allocation -> CloudModel;  Overheads -> {CloudModel, CGSL (least squares)};  CloudModel -> Yams
 //   SimKernel -> CGSL (its own 4-ary event heap)
 //   Operations (operator core: state, plan/apply, protocols) -> {Allocation, GRDB};  SimulatedHardware -> Operations;
 //   ConnectX (the real mlx4/mlx5 backend) -> {Operations, CIBVerbs}
@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CloudModel", dependencies: ["Yams"]),
         .target(name: "Allocation", dependencies: ["CloudModel"], swiftSettings: hotPath),
         .target(name: "Workloads", dependencies: ["SimKernel", "CloudModel"]),
-        .target(name: "Overheads", dependencies: ["CloudModel"]),
+        .target(name: "Overheads", dependencies: ["CloudModel", "CGSL"]),
         // Policies that are programs (the JSON-lines protocol of policies/PROTOCOL.md).
         .target(name: "ExternalPolicies", dependencies: ["Allocation", "CloudModel"]),
         .target(name: "Simulation", dependencies: [

@@ -13,9 +13,12 @@ public struct HostGroup: Hashable, Sendable {
     /// Peak double-precision GFlop/s of one core (clock x flops per cycle), when
     /// known: work-based clusters need it.
     public var gflopsPerCore: Double?
+    /// Cores of one socket, from the host model (nil: not known); the overhead model's NUMA term reads it.
+    public var coresPerSocket: Int?
 
     public init(count: Int, cores: Int, memoryMiB: Int64, hca: HCAProfile, vfs: Int? = nil,
-                pkeyTable: Int? = nil, sriovMode: SRIOVMode? = nil, model: String? = nil, gflopsPerCore: Double? = nil) {
+                pkeyTable: Int? = nil, sriovMode: SRIOVMode? = nil, model: String? = nil, gflopsPerCore: Double? = nil,
+                coresPerSocket: Int? = nil) {
         self.count = count
         self.cores = cores
         self.memoryMiB = memoryMiB
@@ -25,6 +28,7 @@ public struct HostGroup: Hashable, Sendable {
         self.sriovMode = sriovMode ?? hca.sriovMode
         self.model = model
         self.gflopsPerCore = gflopsPerCore
+        self.coresPerSocket = coresPerSocket
     }
 }
 

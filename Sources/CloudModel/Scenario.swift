@@ -14,6 +14,9 @@ public struct Scenario: Sendable {
     /// The network path of hpc clusters in the overhead model (`overheads.path`):
     /// `sriov-ib` unless a scenario compares another (an overlay, Ethernet).
     public var networkPath: String
+    /// The application profile of the overhead model (`overheads.profile`): a name
+    /// from `Hardware/overheads.yaml` (nil: its `hpl`), or the scenario's own numbers.
+    public var overheadProfile: OverheadProfileSpec?
     /// The hardware directory the scenario was loaded against (its overhead model lives there).
     public var hardwareDirectory: String
     /// The file it came from (or a label for the embedded default).
@@ -40,6 +43,7 @@ public struct ScenarioLoader: Sendable {
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
         let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads"])
+        let overheads = try map["overheads"]?.mapping(allowed: ["path", "profile"])
 
         let policyValue = map["policy"]
         let policy = try policyValue?.string() ?? "first-fit"
@@ -79,7 +83,8 @@ public struct ScenarioLoader: Sendable {
             cloud: cloud,
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
             admission: try map["admission"].map(parseAdmission) ?? .reject,
-            networkPath: try map["overheads"].map { try $0.mapping(allowed: ["path"]).required("path").string() } ?? "sriov-ib",
+            networkPath: try overheads?["path"]?.string() ?? "sriov-ib",
+            overheadProfile: try overheads?["profile"].map(OverheadProfileSpec.parse),
             hardwareDirectory: catalog.directory,
             file: file)
     }
@@ -169,6 +174,23 @@ public struct ScenarioLoader: Sendable {
         }
         let gflops = try map["gflopsPerCore"].map(positive) ?? model?.gflopsPerCore
         return HostGroup(count: count, cores: cores, memoryMiB: memoryMiB, hca: hca, vfs: vfs,
-                         pkeyTable: pkeyTable, sriovMode: mode, model: model?.name, gflopsPerCore: gflops)
+                         pkeyTable: pkeyTable, sriovMode: mode, model: model?.name, gflopsPerCore: gflops,
+                         coresPerSocket: model.flatMap { $0.cores == cores ? $0.coresPerSocket : nil })
+    }
+}
+
+/// `overheads.profile`: a profile's name, or `{ commRatio, growth, messageBytes }`
+/// (communication per unit of compute on native IB at the reference link, its growth
+/// per doubling of hosts, a typical message's bytes).
+public enum OverheadProfileSpec: Hashable, Sendable {
+    case named(String)
+    case custom(commRatio: Double, growth: Double, messageBytes: Double)
+
+    static func parse(_ value: YAMLValue) throws -> OverheadProfileSpec {
+        if case .scalar = value.node { return .named(try value.string()) }
+        let map = try value.mapping(allowed: ["commRatio", "growth", "messageBytes"])
+        return .custom(commRatio: try map.required("commRatio").double(atLeast: 0, atMost: 100),
+                       growth: try map.required("growth").double(atLeast: 0, atMost: 100),
+                       messageBytes: try map.required("messageBytes").double(atLeast: 1, atMost: 1e10))
     }
 }

@@ -23,17 +23,41 @@ public struct Parameter: Hashable, Sendable {
     public var value: Double
     public var kind: Kind
     public var source: String
+    /// Half-width of the value's 95% interval: from the fit's covariance for a
+    /// calibrated value, a documented band otherwise; nil when taken as exact.
+    public var band: Double?
 
-    public init(_ value: Double, kind: Kind, source: String) {
+    public init(_ value: Double, kind: Kind, source: String, band: Double? = nil) {
         self.value = value
         self.kind = kind
         self.source = source
+        self.band = band
+    }
+}
+
+/// What a code does between its computations, as far as run time goes
+/// (`profiles:` in `Hardware/overheads.yaml`, or a scenario's own).
+public struct ApplicationProfile: Hashable, Sendable {
+    public var name: String
+    /// Communication time per unit of compute time if every message went over
+    /// native IB on the reference links (the model's yardstick), before the growth with hosts.
+    public var commRatio: Parameter
+    /// How that ratio grows per doubling of the hosts spanned: (1 + growth log2 h).
+    public var growth: Parameter
+    /// The size of a typical message: small ones pay latency, large ones bandwidth.
+    public var messageBytes: Parameter
+
+    public init(name: String, commRatio: Parameter, growth: Parameter, messageBytes: Parameter) {
+        self.name = name
+        self.commRatio = commRatio
+        self.growth = growth
+        self.messageBytes = messageBytes
     }
 }
 
 /// Where a cluster runs, as far as the overhead model cares.
 public struct ClusterConfiguration: Hashable, Sendable {
-    /// The most VMs of the cluster on one host.
+    /// The most VMs of the cluster on one host (0 on bare metal).
     public var vmsPerHost: Int
     public var hostsSpanned: Int
     public var pinning: Pinning
@@ -41,107 +65,228 @@ public struct ClusterConfiguration: Hashable, Sendable {
     /// cluster (1 when not overcommitted; ignored for fixed vCPUs).
     public var sharing: Double
     public var path: NetworkPath
+    /// MPI ranks in one VM (its vCPUs), or on one bare-metal host (its cores).
+    public var ranksPerVM: Int
+    /// Cores of one socket; a VM with more vCPUs spans sockets (nil: not known, taken as one socket).
+    public var coresPerSocket: Int?
+    /// The HCA's link and the switch's (nil: the model's reference links).
+    public var hcaLink: LinkSpec?
+    public var switchLink: LinkSpec?
 
-    public init(vmsPerHost: Int, hostsSpanned: Int, pinning: Pinning, sharing: Double = 1, path: NetworkPath) {
+    public init(vmsPerHost: Int, hostsSpanned: Int, pinning: Pinning, sharing: Double = 1, path: NetworkPath,
+                ranksPerVM: Int = 1, coresPerSocket: Int? = nil, hcaLink: LinkSpec? = nil, switchLink: LinkSpec? = nil) {
         self.vmsPerHost = vmsPerHost
         self.hostsSpanned = hostsSpanned
         self.pinning = pinning
         self.sharing = sharing
         self.path = path
+        self.ranksPerVM = ranksPerVM
+        self.coresPerSocket = coresPerSocket
+        self.hcaLink = hcaLink
+        self.switchLink = switchLink
     }
 
-    /// The same cores on bare metal over native IB, on `hosts` hosts.
-    public static func native(hosts: Int) -> ClusterConfiguration {
-        ClusterConfiguration(vmsPerHost: 0, hostsSpanned: hosts, pinning: .fixed, path: .nativeIB)
+    /// The same cores on bare metal over native IB, on `hosts` hosts of `coresPerHost` cores.
+    public static func native(hosts: Int, coresPerHost: Int, hcaLink: LinkSpec? = nil, switchLink: LinkSpec? = nil) -> ClusterConfiguration {
+        ClusterConfiguration(vmsPerHost: 0, hostsSpanned: hosts, pinning: .fixed, path: .nativeIB, ranksPerVM: coresPerHost,
+                             hcaLink: hcaLink, switchLink: switchLink)
     }
+
+    /// Whether a VM's vCPUs spread over more than one socket (NUMA).
+    public var spansSockets: Bool { coresPerSocket.map { ranksPerVM > $0 } ?? false }
 }
 
-/// The virtualization overhead model: HPL-style efficiency and MPI
-/// point-to-point latency and bandwidth (formulas in `Hardware/overheads.yaml`).
+/// Where a configuration leaves the measurements the model was calibrated on.
+public struct Extrapolation: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// More hosts than any measurement: the growth with hosts is capped there.
+    public static let hosts = Extrapolation(rawValue: 1)
+    /// More VMs per host than any measurement: the crowding curve is capped there.
+    public static let vmsPerHost = Extrapolation(rawValue: 2)
+    /// Overcommitted dynamic vCPUs: no measurement; the coscheduling term is an assumption.
+    public static let overcommit = Extrapolation(rawValue: 4)
+
+    public static let all: [(Extrapolation, String)] = [(.hosts, "hosts"), (.vmsPerHost, "vms-per-host"), (.overcommit, "overcommit")]
+}
+
+/// The virtualization overhead model (formulas in `Hardware/overheads.yaml`):
+/// compute efficiency (virtualization, VMs per host, pinning, NUMA, overcommit,
+/// synchronization jitter over the hosts spanned) and a communication time
+/// derived from the placement through MPI point-to-point latency and bandwidth.
 public struct OverheadModel: Sendable {
     public struct PathParameters: Sendable {
         public var virtualized: Bool
-        /// Share of HPL time lost to communication as the hosts spanned grow.
-        public var networkShare: Parameter
         public var latencyMicroseconds: Parameter
+        /// Between two VMs on one host (VF to VF through the HCA for SR-IOV).
         public var intraHostLatencyMicroseconds: Parameter
         public var protocolEfficiency: Parameter
         /// Ethernet line rate; nil for InfiniBand (the links decide).
         public var gbps: Double?
-        /// How `networkShare` is derived, when it is not given directly.
-        public var derivation: Derivation?
     }
 
-    /// A network share solved from a published figure rather than given.
-    public enum Derivation: Sendable {
-        /// Over many hosts the path keeps `ratio` of `base`'s efficiency (an overlay's "over 95% of native").
-        case relative(base: NetworkPath, ratio: Parameter)
-        /// One VM per host, fixed vCPUs, `hosts` hosts reach `efficiency` (a TOP500 entry).
-        case anchor(efficiency: Double, hosts: Int, source: String)
+    /// The measurements' extent: beyond it the model flags and caps.
+    public struct CalibratedRange: Sendable {
+        public var hosts: Int
+        public var vmsPerHost: Int
+        public var source: String
     }
 
+    /// Where `commRatio` is counted: bare metal, `hosts` hosts, these links.
     public var referenceHosts: Int
+    public var referenceCoresPerHost: Int
+    public var referenceHCA: LinkSpec
+    public var referenceSwitch: LinkSpec
+    /// The yardstick message: MPI latency and the share of the data rate it reaches there.
+    public var referenceLatencyMicroseconds: Parameter
+    public var referenceProtocolEfficiency: Parameter
+    public var range: CalibratedRange
+
+    /// Compute efficiency of one bare-metal host (HPL's DGEMM share).
     public var nativeEfficiency: Parameter
     public var vmBase: Parameter
     public var vmCrowding: Parameter
+    /// Per doubling of the hosts a virtualized cluster spans.
+    public var virtualJitter: Parameter
     public var dynamicPinning: Parameter
+    /// Dynamic vCPUs of a VM that spans sockets.
+    public var numaPinning: Parameter
     public var coscheduling: Parameter
+    /// MPI between ranks of one OS image.
+    public var sharedMemoryLatencyMicroseconds: Parameter
+    public var sharedMemoryGbps: Parameter
     /// Line-code efficiency by IB generation.
     public var encoding: [String: Double]
     public var paths: [NetworkPath: PathParameters]
+    public var profiles: [String: ApplicationProfile]
     public let file: String
 
-    /// Solves the derived network shares from the current HPL parameters (call
-    /// again after calibrating them). Bases are resolved before what depends on them.
-    public mutating func resolveDerivedShares() {
-        for path in NetworkPath.allCases {
-            guard let derivation = paths[path]?.derivation else { continue }
-            switch derivation {
-            case .relative(let base, let ratio):
-                // Over many hosts: V(1) (1 - share) = ratio (1 - baseShare), V counted only when this path
-                // is virtualized and the base is not; the ratio then holds at every host count or better.
-                let baseShare = paths[base]!.networkShare.value
-                let vm = paths[path]!.virtualized && !paths[base]!.virtualized ? vmFactor(vmsPerHost: 1) : 1
-                paths[path]!.networkShare = Parameter(max(0, 1 - ratio.value * (1 - baseShare) / vm), kind: .anchored,
-                                                      source: "solved: keeps \(ratio.value) of \(base.rawValue) over many hosts (\(ratio.source))")
-            case .anchor(let target, let hosts, let source):
-                let vm = paths[path]!.virtualized ? vmFactor(vmsPerHost: 1) : 1
-                let spanNeeded = target * span(.nativeIB, hosts: referenceHosts) / (nativeEfficiency.value * vm)
-                paths[path]!.networkShare = Parameter((1 - spanNeeded) / (1 - 1 / Double(hosts)), kind: .anchored,
-                                                      source: "solved: \(hosts) hosts reach \(target) (\(source))")
-            }
-        }
+    /// The profile runs use unless a scenario names another.
+    public static let defaultProfile = "hpl"
+    public var hpl: ApplicationProfile { profiles[Self.defaultProfile]! }
+
+    /// The model's parameters that carry a band, for intervals.
+    public static var bandedParameters: [WritableKeyPath<OverheadModel, Parameter>] {
+        [\.nativeEfficiency, \.vmBase, \.vmCrowding, \.virtualJitter, \.dynamicPinning, \.numaPinning, \.coscheduling]
     }
+    public static var bandedProfileParameters: [WritableKeyPath<ApplicationProfile, Parameter>] { [\.commRatio, \.growth] }
 
     // MARK: Efficiency
 
-    /// HPL-style efficiency (achieved / peak of the vCPUs' cores) of a cluster in `configuration`.
+    /// HPL-style efficiency (achieved / peak of the cores) of a cluster in `configuration`
+    /// running `profile`: 1 / (1 / compute + communication), both per unit of peak work.
+    /// - Complexity: O(1), no allocation (called once per admitted cluster).
+    public func efficiency(_ configuration: ClusterConfiguration, profile: ApplicationProfile) -> Double {
+        1 / (1 / compute(configuration) + communication(configuration, profile: profile))
+    }
+
+    /// Efficiency with the default (HPL) profile.
     public func efficiency(_ configuration: ClusterConfiguration) -> Double {
-        let path = paths[configuration.path]!
-        var eff = nativeEfficiency.value * span(configuration.path, hosts: configuration.hostsSpanned)
-            / span(.nativeIB, hosts: referenceHosts)
-        if path.virtualized { eff *= vmFactor(vmsPerHost: max(configuration.vmsPerHost, 1)) }
+        efficiency(configuration, profile: hpl)
+    }
+
+    /// Bare metal on the reference hosts and links: what work-based requests are planned with.
+    public var referenceNativeEfficiency: Double {
+        efficiency(.native(hosts: referenceHosts, coresPerHost: referenceCoresPerHost))
+    }
+
+    /// Which measured ranges `configuration` leaves.
+    public func extrapolation(_ configuration: ClusterConfiguration) -> Extrapolation {
+        var flags: Extrapolation = []
+        if configuration.hostsSpanned > range.hosts { flags.insert(.hosts) }
+        if configuration.vmsPerHost > range.vmsPerHost, paths[configuration.path]!.virtualized { flags.insert(.vmsPerHost) }
+        if configuration.pinning == .dynamic, configuration.sharing > 1 { flags.insert(.overcommit) }
+        return flags
+    }
+
+    /// The compute share: peak work per unit of time, communication apart.
+    public func compute(_ configuration: ClusterConfiguration) -> Double {
+        var eff = nativeEfficiency.value
+        if paths[configuration.path]!.virtualized {
+            let v = Double(min(max(configuration.vmsPerHost, 1), range.vmsPerHost))
+            eff *= (1 - vmBase.value) * exp(-vmCrowding.value * (v - 1) * (v - 1))
+            // Bulk-synchronous steps wait for the slowest VM: the hypervisor's noise grows with the hosts.
+            eff /= 1 + virtualJitter.value * log2(Double(cappedHosts(configuration)))
+        }
         if configuration.pinning == .dynamic {
-            eff *= 1 - dynamicPinning.value
+            eff *= 1 - (configuration.spansSockets ? numaPinning.value : dynamicPinning.value)
             eff *= sharingFactor(configuration.sharing)
         }
         return eff
     }
 
-    /// S(path, h): the part of HPL not lost to communication over `hosts` hosts.
-    public func span(_ path: NetworkPath, hosts: Int) -> Double {
-        1 - paths[path]!.networkShare.value * (1 - 1 / Double(max(hosts, 1)))
+    /// Communication time per unit of peak work: the profile's ratio, grown with
+    /// the hosts, times the mean message time over the rank pairs of the placement
+    /// against the same message over the yardstick.
+    public func communication(_ configuration: ClusterConfiguration, profile: ApplicationProfile) -> Double {
+        let bytes = profile.messageBytes.value
+        let h = Double(max(configuration.hostsSpanned, 1))
+        let v = Double(max(configuration.vmsPerHost, 1))
+        let r = Double(max(configuration.ranksPerVM, 1))
+        let peers = r * v * h - 1
+        guard peers > 0 else { return 0 }
+        // Each rank talks alike to every other: in its own OS image, to other VMs on its host, to other hosts.
+        var time = (r - 1) / peers * messageTime(latency: sharedMemoryLatencyMicroseconds.value, gbps: sharedMemoryGbps.value, bytes: bytes)
+        if v > 1 { time += (v - 1) * r / peers * messageTime(configuration, intraHost: true, bytes: bytes) }
+        if h > 1 { time += (h - 1) * v * r / peers * messageTime(configuration, intraHost: false, bytes: bytes) }
+        // The yardstick is fixed (`reference`), not read from the path table: every latency and rate
+        // of the table, native IB's too, reaches the result.
+        let reference = messageTime(latency: referenceLatencyMicroseconds.value,
+                                    gbps: min(dataRate(referenceHCA), dataRate(referenceSwitch)) * referenceProtocolEfficiency.value,
+                                    bytes: bytes)
+        let growth = 1 + profile.growth.value * log2(Double(cappedHosts(configuration)))
+        return profile.commRatio.value * growth * time / reference
     }
 
-    /// V(v) for v VMs per host.
-    public func vmFactor(vmsPerHost v: Int) -> Double {
-        (1 - vmBase.value) * exp(-vmCrowding.value * Double((v - 1) * (v - 1)))
+    /// Hosts as far as the measurements go.
+    func cappedHosts(_ configuration: ClusterConfiguration) -> Int { min(max(configuration.hostsSpanned, 1), range.hosts) }
+
+    /// Microseconds for one message: latency plus its bits at the rate.
+    func messageTime(latency: Double, gbps: Double, bytes: Double) -> Double {
+        latency + bytes * 8 / (gbps * 1000)
+    }
+
+    func messageTime(_ configuration: ClusterConfiguration, intraHost: Bool, bytes: Double) -> Double {
+        let parameters = paths[configuration.path]!
+        return messageTime(latency: intraHost ? parameters.intraHostLatencyMicroseconds.value : parameters.latencyMicroseconds.value,
+                           gbps: rate(configuration.path, hca: configuration.hcaLink ?? referenceHCA,
+                                      switchLink: configuration.switchLink ?? configuration.hcaLink ?? referenceSwitch, intraHost: intraHost),
+                           bytes: bytes)
     }
 
     /// O(rho): a vCPU gets 1/rho of a core, and bulk-synchronous steps wait for the slowest.
     public func sharingFactor(_ rho: Double) -> Double {
         let rho = max(rho, 1)
         return 1 / (rho * (1 + coscheduling.value * (rho - 1)))
+    }
+
+    // MARK: Uncertainty
+
+    /// `measure`'s value and 95% interval from every banded parameter (the
+    /// model's and `profile`'s), each moved by its band in turn; the moves add in
+    /// quadrature (parameters taken as independent).
+    public func interval(profile: ApplicationProfile, _ measure: (OverheadModel, ApplicationProfile) -> Double) -> (value: Double, low: Double, high: Double) {
+        let value = measure(self, profile)
+        var down = 0.0, up = 0.0
+        func add(_ a: Double, _ b: Double) {
+            down += pow(max(0, value - min(a, b)), 2)
+            up += pow(max(0, max(a, b) - value), 2)
+        }
+        for path in Self.bandedParameters {
+            guard let band = self[keyPath: path].band, band > 0 else { continue }
+            var low = self, high = self
+            low[keyPath: path].value -= band
+            high[keyPath: path].value += band
+            add(measure(low, profile), measure(high, profile))
+        }
+        for path in Self.bandedProfileParameters {
+            guard let band = profile[keyPath: path].band, band > 0 else { continue }
+            var low = profile, high = profile
+            low[keyPath: path].value = max(0, low[keyPath: path].value - band)
+            high[keyPath: path].value += band
+            add(measure(self, low), measure(self, high))
+        }
+        return (value, value - down.squareRoot(), value + up.squareRoot())
     }
 
     // MARK: MPI point to point
@@ -155,15 +300,20 @@ public struct OverheadModel: Sendable {
     /// host (VF to VF through the HCA for SR-IOV) or across hosts (through the switch).
     public func pointToPoint(_ path: NetworkPath, hca: LinkSpec, switchLink: LinkSpec?, intraHost: Bool) -> PointToPoint {
         let parameters = paths[path]!
-        let latency = intraHost ? parameters.intraHostLatencyMicroseconds.value : parameters.latencyMicroseconds.value
-        let line: Double
-        if let gbps = parameters.gbps {
-            line = gbps
-        } else {
-            // On one host the HCA loops traffic back at its own rate; across hosts the slower link decides.
-            let links = intraHost ? [hca] : [hca, switchLink ?? hca]
-            line = links.map { $0.gbps * (encoding[$0.generation] ?? 1) }.min()!
-        }
-        return PointToPoint(latencyMicroseconds: latency, bandwidthGbps: line * parameters.protocolEfficiency.value)
+        return PointToPoint(latencyMicroseconds: intraHost ? parameters.intraHostLatencyMicroseconds.value : parameters.latencyMicroseconds.value,
+                            bandwidthGbps: rate(path, hca: hca, switchLink: switchLink ?? hca, intraHost: intraHost))
     }
+
+    /// Large-message Gb/s: on one host the HCA loops traffic back at its own rate;
+    /// across hosts the slower link decides.
+    func rate(_ path: NetworkPath, hca: LinkSpec, switchLink: LinkSpec, intraHost: Bool) -> Double {
+        let parameters = paths[path]!
+        if let gbps = parameters.gbps { return gbps * parameters.protocolEfficiency.value }
+        var line = dataRate(hca)
+        if !intraHost { line = min(line, dataRate(switchLink)) }
+        return line * parameters.protocolEfficiency.value
+    }
+
+    /// A link's Gb/s after its line code.
+    func dataRate(_ link: LinkSpec) -> Double { link.gbps * (encoding[link.generation] ?? 1) }
 }

@@ -219,7 +219,12 @@ public final class RunRecorder {
         }
         if let p = s.performance, p.efficiency.count > 0 {
             m += [("efficiency.mean", p.efficiency.mean), ("efficiency.p50", p.efficiency.quantile(0.5)),
-                  ("stretch.mean", p.stretch.mean), ("stretch.p90", p.stretch.quantile(0.9))]
+                  ("stretch.mean", p.stretch.mean), ("stretch.p90", p.stretch.quantile(0.9)),
+                  ("overheads.beyondData", Double(p.beyondDataClusters))]
+            if let i = p.intervals {
+                m += [("efficiency.mean.low", i.efficiency.low), ("efficiency.mean.high", i.efficiency.high),
+                      ("stretch.mean.low", i.stretch.low), ("stretch.mean.high", i.stretch.high)]
+            }
         }
         if let q = s.queue {
             m += [("wait.meanHours", q.waitHours.mean), ("wait.p90Hours", q.waitHours.quantile(0.9)),

@@ -23,6 +23,8 @@ public struct Run {
     /// From the scenario's `Hardware/overheads.yaml`.
     public let overheads: OverheadModel
     public let path: NetworkPath
+    /// The application profile hpc clusters run (`overheads.profile`; HPL by default).
+    public let profile: ApplicationProfile
     /// Which part of the run the steady-state averages cover.
     public let steadyState: SteadyStateRule
     /// Diagnostics by category (`--log`); none by default.
@@ -61,6 +63,7 @@ public struct Run {
                              message: "unknown network path '\(scenario.networkPath)' (expected one of: \(NetworkPath.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         self.path = path
+        profile = try Run.profile(scenario.overheadProfile, in: overheads, file: scenario.file)
         if case .swf(let spec) = scenario.workload, spec.lifetime == .work, workload == nil {
             try Run.workFromRuntimes(&loaded.workload, cloud: scenario.cloud, overheads: overheads, file: scenario.file)
         }
@@ -69,13 +72,32 @@ public struct Run {
         workloadReport = loaded.reportLines
     }
 
+    /// The scenario's profile: one of the model's by name, or its own numbers.
+    static func profile(_ spec: OverheadProfileSpec?, in model: OverheadModel, file: String) throws -> ApplicationProfile {
+        switch spec {
+        case nil:
+            return model.hpl
+        case .named(let name)?:
+            guard let profile = model.profiles[name] else {
+                throw InputError(file: file, field: "overheads.profile",
+                                 message: "unknown profile '\(name)' (expected one of: \(model.profiles.keys.sorted().joined(separator: ", ")), or { commRatio, growth, messageBytes })")
+            }
+            return profile
+        case .custom(let commRatio, let growth, let bytes)?:
+            let source = "the scenario's own (\(file))"
+            return ApplicationProfile(name: "custom", commRatio: Parameter(commRatio, kind: .assumption, source: source),
+                                      growth: Parameter(growth, kind: .assumption, source: source),
+                                      messageBytes: Parameter(bytes, kind: .assumption, source: source))
+        }
+    }
+
     /// An SWF log's run times as bare-metal times (`lifetime: work`): each job's
     /// work is what its cores do in its logged run time at the slowest host's peak
     /// and the native efficiency, so unplaced it would take exactly that time, and
     /// placed, what the overhead model says. The logged time stays the estimate.
     static func workFromRuntimes(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
         let slowest = try slowestPeak(cloud, file: file, field: "workload.swf.lifetime", needs: "'work' needs")
-        let native = overheads.nativeEfficiency.value
+        let native = overheads.referenceNativeEfficiency
         for i in workload.requests.indices {
             let request = workload.requests[i]
             workload.requests[i].work = Double(request.duration) / 1e9 * Double(request.vms * request.shape.vcores) * slowest * native
@@ -88,7 +110,7 @@ public struct Run {
     static func planWork(_ workload: inout Workload, cloud: CloudSpec, overheads: OverheadModel, file: String) throws {
         guard workload.requests.contains(where: { $0.work != nil }) else { return }
         let slowest = try slowestPeak(cloud, file: file, field: "hosts", needs: "work-based requests need")
-        let native = overheads.nativeEfficiency.value
+        let native = overheads.referenceNativeEfficiency
         for i in workload.requests.indices {
             guard let work = workload.requests[i].work, workload.requests[i].estimate == 0 else { continue }
             let cores = Double(workload.requests[i].vms * workload.requests[i].shape.vcores)
@@ -129,7 +151,7 @@ public struct Run {
             external.interrupted = { stop?() == true }
         }
         let summary = Simulator(cloud: scenario.cloud, workload: workload, policy: policy, admission: scenario.admission,
-                                overheads: overheads, path: path, steadyState: steadyState, log: log)
+                                overheads: overheads, path: path, profile: profile, steadyState: steadyState, log: log)
             .run(record: record, monitor: monitor)
         try (policy as? ExternalPolicy)?.finish()
         return summary

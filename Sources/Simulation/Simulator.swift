@@ -52,9 +52,33 @@ public final class Simulator {
     private let peakPerCore: [Double?]
     private let log: SimulationLog?
 
+    /// The run's application profile in the overhead model.
+    public let profile: ApplicationProfile?
+    /// Per host: the index of its group, whose HCA link and cores per socket the model reads.
+    private let hostGroupOf: [Int32]
+    private let cloud: CloudSpec
+
     struct PerformanceRecord {
         var efficiencies: [Double] = [], stretches: [Double] = []
         var workBased = 0
+        /// Each distinct placement once, with how often: the model's intervals are
+        /// evaluated over these at the end, not per cluster.
+        var placements: [Placement: Tally] = [:]
+        /// Clusters beyond the measurements, by `Extrapolation.all`, and in all.
+        var beyondData = [Int](repeating: 0, count: Extrapolation.all.count)
+        var beyondDataClusters = 0
+    }
+
+    struct Placement: Hashable {
+        var configuration: ClusterConfiguration
+        var native: ClusterConfiguration
+        var hpc: Bool
+    }
+
+    struct Tally {
+        var count = 0
+        /// Sum over work-based clusters of work / (cores x peak): their run time at efficiency 1, in seconds.
+        var work = 0.0, workCount = 0
     }
 
     struct Counts {
@@ -71,8 +95,8 @@ public final class Simulator {
     ///   - steadyState: which part of the run the steady-state averages cover.
     ///   - log: diagnostics by category (nil: none, at the cost of one check per event).
     public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject,
-                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, steadyState: SteadyStateRule = .standard,
-                log: SimulationLog? = nil) {
+                overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, profile: ApplicationProfile? = nil,
+                steadyState: SteadyStateRule = .standard, log: SimulationLog? = nil) {
         self.steadyState = steadyState
         self.log = log
         let arrivals = workload.requests.lazy.map(\.arrival)
@@ -83,6 +107,9 @@ public final class Simulator {
         self.admission = admission
         self.overheads = overheads
         self.path = path
+        self.profile = profile ?? overheads?.hpl
+        self.cloud = cloud
+        hostGroupOf = cloud.groups.enumerated().flatMap { Array(repeating: Int32($0.offset), count: $0.element.count) }
         starts = Array(repeating: 0, count: workload.requests.count)
         var tenantNumbers: [String: Int32] = [:]
         tenantOf = workload.requests.map { request in
@@ -261,23 +288,68 @@ public final class Simulator {
 
     /// The cluster's efficiency as placed now, recorded for hpc clusters; its run time.
     private func model(_ request: ClusterRequest, _ record: ClusterRecord, _ overheads: OverheadModel) -> Nanoseconds {
-        let configuration = ClusterConfiguration(placed: record, in: engine, path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
-        let efficiency = overheads.efficiency(configuration)
+        let profile = profile!
+        let group = cloud.groups[Int(hostGroupOf[record.firstHost!])]
+        var configuration = ClusterConfiguration(placed: record, in: engine, path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
+        configuration.coresPerSocket = group.coresPerSocket
+        configuration.hcaLink = group.hca.link
+        configuration.switchLink = cloud.subnet.switchLink
+        let efficiency = overheads.efficiency(configuration, profile: profile)
         lastEfficiency = efficiency
         let cores = request.vms * request.shape.vcores
-        if request.shape.kind == .hpc {
-            // Stretch: against the same cores on bare metal, on as few hosts as hold them.
-            let hostCores = engine.cores(host: record.firstHost!)
-            let nativeHosts = (cores + hostCores - 1) / hostCores
+        // Stretch: against the same cores on bare metal, on as few hosts as hold them.
+        let hostCores = engine.cores(host: record.firstHost!)
+        let native = ClusterConfiguration.native(hosts: (cores + hostCores - 1) / hostCores, coresPerHost: hostCores,
+                                                 hcaLink: group.hca.link, switchLink: cloud.subnet.switchLink)
+        let hpc = request.shape.kind == .hpc
+        if hpc {
             performance.efficiencies.append(efficiency)
-            performance.stretches.append(overheads.efficiency(.native(hosts: nativeHosts)) / efficiency)
+            performance.stretches.append(overheads.efficiency(native, profile: profile) / efficiency)
+            let flags = overheads.extrapolation(configuration)
+            if !flags.isEmpty {
+                performance.beyondDataClusters += 1
+                for (i, flag) in Extrapolation.all.enumerated() where flags.contains(flag.0) { performance.beyondData[i] += 1 }
+            }
         }
+        var tally = performance.placements[Placement(configuration: configuration, native: native, hpc: hpc), default: Tally()]
+        tally.count += 1
+        defer { performance.placements[Placement(configuration: configuration, native: native, hpc: hpc)] = tally }
         guard let work = request.work else { return request.duration }
         performance.workBased += 1
         // The slowest host's cores set the pace of a bulk-synchronous code.
-        let peak = record.hosts.map { peakPerCore[$0]! }.min()!
-        let seconds = work / (Double(cores) * peak * efficiency)
-        return Nanoseconds((min(seconds, LifetimeCap.seconds) * 1e9).rounded())
+        var peak = Double.infinity
+        for host in record.hosts { peak = min(peak, peakPerCore[host]!) }
+        let ideal = work / (Double(cores) * peak)
+        tally.work += ideal
+        tally.workCount += 1
+        return Nanoseconds((min(ideal / efficiency, LifetimeCap.seconds) * 1e9).rounded())
+    }
+
+    /// The mean efficiency, stretch and work-based run time of the hpc clusters as
+    /// placed, each with its 95% interval from the model's parameter bands
+    /// (placements held as they were: the run is not re-simulated).
+    private func modelIntervals(_ overheads: OverheadModel) -> PerformanceSummary.Intervals? {
+        let hpc = performance.placements.filter(\.key.hpc)
+        guard !hpc.isEmpty else { return nil }
+        // Sorted so the sums run in one order whatever the dictionary's: same bytes out.
+        let placements = hpc.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count
+                                                                       : "\($0.key)" < "\($1.key)" }
+        let clusters = Double(placements.reduce(0) { $0 + $1.value.count })
+        func mean(_ term: @escaping (OverheadModel, ApplicationProfile, Placement, Tally) -> Double) -> ModelInterval {
+            let band = overheads.interval(profile: profile!) { model, profile in
+                placements.reduce(0) { $0 + term(model, profile, $1.key, $1.value) }
+            }
+            return ModelInterval(value: band.value, low: band.low, high: band.high)
+        }
+        let efficiency = mean { model, profile, placement, tally in Double(tally.count) * model.efficiency(placement.configuration, profile: profile) / clusters }
+        let stretch = mean { model, profile, placement, tally in
+            Double(tally.count) * model.efficiency(placement.native, profile: profile) / model.efficiency(placement.configuration, profile: profile) / clusters
+        }
+        let workCount = Double(placements.reduce(0) { $0 + $1.value.workCount })
+        let hours = workCount == 0 ? nil : mean { model, profile, placement, tally in
+            tally.work / model.efficiency(placement.configuration, profile: profile) / workCount / 3600
+        }
+        return PerformanceSummary.Intervals(efficiency: efficiency, stretch: stretch, workRunHours: hours)
     }
 
     /// Schedules one dispatch pass at `time`, after every other event then, if
@@ -338,9 +410,12 @@ public final class Simulator {
             meanHostsSpanned: counts.hpcAccepted == 0 ? 0 : Double(spannedHosts) / Double(counts.hpcAccepted),
             buildTimeLIDs: engine.cloud.buildTimeLIDs.total,
             jobs: jobs.summary,
-            performance: overheads.map { _ in
-                PerformanceSummary(path: path, efficiency: SampleSummary(performance.efficiencies),
-                                   stretch: SampleSummary(performance.stretches), workBased: performance.workBased)
+            performance: overheads.map { overheads in
+                PerformanceSummary(path: path, profile: profile!.name, efficiency: SampleSummary(performance.efficiencies),
+                                   stretch: SampleSummary(performance.stretches), workBased: performance.workBased,
+                                   intervals: modelIntervals(overheads),
+                                   beyondData: Dictionary(uniqueKeysWithValues: zip(Extrapolation.all.map(\.1), performance.beyondData)),
+                                   beyondDataClusters: performance.beyondDataClusters)
             },
             queue: waitingRoom.map { room in
                 QueueSummary(mode: room.mode, maxWait: admission.maxWait, queued: counts.queued,
@@ -382,7 +457,7 @@ extension ClusterConfiguration {
     /// The overhead model's view of a cluster as the engine placed it.
     init(placed record: ClusterRecord, in engine: AllocationEngine, path: NetworkPath) {
         self.init(vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: record.hostsSpanned, pinning: record.shape.pinning,
-                  sharing: engine.busiestDynamicSharing(of: record), path: path)
+                  sharing: engine.busiestDynamicSharing(of: record), path: path, ranksPerVM: record.shape.vcores)
     }
 }
 

@@ -4,15 +4,36 @@ import Foundation
 import Overheads
 import SimKernel
 
+/// A model output with its 95% interval from the parameters' bands.
+public struct ModelInterval: Equatable, Sendable {
+    public var value: Double
+    public var low: Double
+    public var high: Double
+}
+
 /// What the overhead model says the accepted hpc clusters got.
 public struct PerformanceSummary: Equatable, Sendable {
+    public struct Intervals: Equatable, Sendable {
+        public var efficiency: ModelInterval
+        public var stretch: ModelInterval
+        /// Mean run time of the work-based clusters, hours (nil: none).
+        public var workRunHours: ModelInterval?
+    }
+
     public var path: NetworkPath
+    /// The application profile (`overheads.profile`).
+    public var profile: String
     /// HPL-style efficiency of each accepted hpc cluster, as placed.
     public var efficiency: SampleSummary
     /// Run time against the same cores on bare metal (native efficiency / efficiency).
     public var stretch: SampleSummary
     /// Clusters whose run time came from their work.
     public var workBased: Int
+    /// The means with the model's uncertainty (nil: no hpc cluster).
+    public var intervals: Intervals?
+    /// hpc clusters placed beyond the measurements, by what they leave (`Extrapolation.all` names).
+    public var beyondData: [String: Int]
+    public var beyondDataClusters: Int
 }
 
 /// How a queue (scenario `admission:`) behaved.
@@ -111,12 +132,22 @@ public struct Summary: Equatable, Sendable {
         }
         if let performance, performance.efficiency.count > 0 {
             let e = performance.efficiency, st = performance.stretch
-            add("Efficiency (hpc, \(performance.path.rawValue))", "mean \(fixed3(e.mean)); p10, p50, p90: "
+            add("Efficiency (hpc, \(performance.path.rawValue), \(performance.profile))", "mean \(fixed3(e.mean)); p10, p50, p90: "
                 + [e.quantile(0.1), e.quantile(0.5), e.quantile(0.9)].map(fixed3).joined(separator: ", ")
                 + "; min \(fixed3(e.minimum))")
             add("Stretch vs bare metal", "mean \(fixed3(st.mean)); p50, p90: "
                 + [st.quantile(0.5), st.quantile(0.9)].map(fixed3).joined(separator: ", ") + "; max \(fixed3(st.maximum))")
+            if let intervals = performance.intervals {
+                func band(_ i: ModelInterval) -> String { "[\(fixed3(i.low)), \(fixed3(i.high))]" }
+                add("  model's 95% interval", "efficiency mean \(band(intervals.efficiency)); stretch mean \(band(intervals.stretch))")
+                if let hours = intervals.workRunHours {
+                    add("  work-based run time (h)", "mean \(fixed3(hours.value)) \(band(hours))")
+                }
+            }
             if performance.workBased > 0 { add("  work-based clusters", "\(performance.workBased)") }
+            let beyond = Extrapolation.all.map(\.1).compactMap { name in performance.beyondData[name].flatMap { $0 > 0 ? "\(name) \($0)" : nil } }
+            add("  beyond the measurements", performance.beyondDataClusters == 0 ? "none"
+                : "\(performance.beyondDataClusters) clusters (\(beyond.joined(separator: ", ")); capped where the data stop)")
         }
         add("Departures", "\(departures)")
         let steady = steadyConcurrency

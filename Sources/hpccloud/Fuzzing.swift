@@ -45,6 +45,7 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
                 }
             }
             Self.refusedInOneLine { _ = try HPLTable.parse(yaml: text, file: "fuzz-hpl.yaml") }
+            Self.refusedInOneLine { _ = try ScaleSeries.parse(yaml: text, file: "fuzz-scale.yaml") }
         case .trace:
             Self.refusedInOneLine { try Self.simulate(try TraceCSV.parse(bytes, file: "fuzz.csv")) }
         case .swf:

@@ -129,7 +129,7 @@ import TestSupport
         (ScenarioTests.synthetic("resize: { probability: 0.5, delta: { 1: 1 }, atLifeFraction: [0.5, 1] }"), "workload.synthetic.resize.atLifeFraction", "expected 0 <= from <= to < 1, got [0.5, 1.0]"),
         (ScenarioTests.synthetic("work: { distribution: exponential, meanGFlop: 1000 }"), "workload.synthetic",
          "expected exactly one of 'lifetime' (durations) or 'work' (GFlop per cluster)"),
-        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\noverheads: { route: x }", "overheads.route", "unknown key (expected one of: path)"),
+        ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\noverheads: { route: x }", "overheads.route", "unknown key (expected one of: path, profile)"),
         (ScenarioTests.synthetic("tenants: 0"), "workload.synthetic.tenants", "expected a tenant count in 1...100000000, got 0"),
         ("hosts: [ { count: 1, cores: 4, memoryGiB: 8, hca: connectx-3 } ]\nworkload: { swf: { file: x.swf, coresPerVM: 2, lifetime: walltime } }",
          "workload.swf.lifetime", "unknown value 'walltime' (expected one of: runtime, requested, work)"),

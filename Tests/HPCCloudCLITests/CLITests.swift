@@ -178,15 +178,26 @@ struct Tool {
         }
     }
 
-    @Test func reproducePaperPrintsEveryRowAndRefusesAMissingRow() throws {
-        let result = try Tool.run(["reproduce", "paper"])
-        #expect(result.status == 0, "\(result.stderr)")
+    @Test func reproducePrintsEveryPointAndRefusesAMissingOne() throws {
+        let paper = try Tool.run(["reproduce", "paper"])
+        #expect(paper.status == 0, "\(paper.stderr)")
         for row in ["2 nodes, native", "4 VMs x 4 vCores, dynamic", "4 VMs x 4 vCores, fixed", "8 VMs x 2 vCores, dynamic",
-                    "8 VMs x 2 vCores, fixed", "Largest efficiency error on the calibration rows", "Held out", "VNET/P", "EC2"] {
-            #expect(result.stdout.contains(row), "reproduce paper lacks \(row)")
+                    "8 VMs x 2 vCores, fixed", "Largest error on the calibration points", "virtualJitter"] {
+            #expect(paper.stdout.contains(row), "reproduce paper lacks \(row)")
+        }
+        let scale = try Tool.run(["reproduce", "scale", "--hold-out-hosts", "16", "64", "128"])
+        #expect(scale.status == 0, "\(scale.stderr)")
+        for row in ["| 1 host, virtual vs native |", "| 128 hosts, virtual vs native |", "Held out, CloudCom 2014 scale: largest error", "passthrough"] {
+            #expect(scale.stdout.contains(row), "reproduce scale lacks \(row)")
+        }
+        let all = try Tool.run(["reproduce", "all"])
+        for row in ["EC2", "VNET/P", "What moves the model", "links SDR 1x", "MPI point to point"] {
+            #expect(all.stdout.contains(row), "reproduce all lacks \(row)")
         }
         let bad = try Tool.run(["reproduce", "paper", "--hold-out", "9"])
         #expect(bad.status == 2 && bad.stderr.contains("no row 9 to hold out"))
+        let badHosts = try Tool.run(["reproduce", "scale", "--hold-out-hosts", "3"])
+        #expect(badHosts.status == 2 && badHosts.stderr.contains("no point at 3 hosts to hold out"))
     }
 
     @Test func anUnknownNetworkPathIsNamed() throws {
@@ -199,6 +210,23 @@ struct Tool {
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try Tool.run(["simulate", path, "--hardware", Fixtures.hardwareDirectory])
         #expect(result.status == 2 && result.stderr.contains("overheads.path: unknown network path 'carrier-pigeon'"))
+    }
+
+    @Test func aScenarioNamesItsApplicationProfileOrGivesItsOwn() throws {
+        func efficiency(_ set: [String]) throws -> (status: Int32, mean: String, stderr: String) {
+            let result = try Tool.run(["simulate", "Workloads/hpl-work-r710.yaml", "--no-db", "--horizon", "50"] + set)
+            let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("Efficiency (hpc") }
+            return (result.status, line.map(String.init) ?? "", result.stderr)
+        }
+        let hpl = try efficiency([])
+        #expect(hpl.status == 0 && hpl.mean.contains("sriov-ib, hpl)"), "\(hpl.stderr)")
+        let latency = try efficiency(["--set", "overheads.profile=latency-bound"])
+        #expect(latency.status == 0 && latency.mean.contains("sriov-ib, latency-bound)") && latency.mean != hpl.mean.replacingOccurrences(of: "hpl)", with: "latency-bound)"))
+        let own = try efficiency(["--set", "overheads.profile.commRatio=0.5", "--set", "overheads.profile.growth=1",
+                                  "--set", "overheads.profile.messageBytes=64"])
+        #expect(own.status == 0 && own.mean.contains("sriov-ib, custom)"), "\(own.stderr)")
+        let unknown = try efficiency(["--set", "overheads.profile=stencil"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("overheads.profile: unknown profile 'stencil' (expected one of: bandwidth-bound, hpl, latency-bound"), "\(unknown.stderr)")
     }
 
     @Test func simulateWritesAResultsDatabaseByDefaultAndReportReadsIt() throws {

@@ -41,7 +41,7 @@ import TestSupport
         Writer(name: "sweep --slurm", arguments: ["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit,worst-fit",
                                                   "--replications", "1", "--slurm", "OUT/slurm"]),
         Writer(name: "merge --into", arguments: ["merge", "IN/r.sqlite", "--into", "OUT/all.sqlite"]),
-        Writer(name: "reproduce paper --out", arguments: ["reproduce", "paper", "--out", "OUT/p.md"]),
+        Writer(name: "reproduce all --out", arguments: ["reproduce", "all", "--out", "OUT/p.md"]),
         Writer(name: "apply --partitions", arguments: ["apply", "--state", "IN/lab.db", "--partitions", "OUT/partitions.conf"],
                reportsOnStandardOutput: true),
         Writer(name: "cluster create --state", arguments: ["cluster", "create", "--tenant", "a", "--vms", "1", "--vcores", "1",

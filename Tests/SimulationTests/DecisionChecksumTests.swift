@@ -32,7 +32,7 @@ import Workloads
         Pin(scenario: nil, policy: "random", seed: 42, horizonHours: 200, rows: 4727, checksum: 0xd6e5_3e1d_7f7d_6852),
         Pin(scenario: nil, policy: "random", seed: 7, horizonHours: 200, rows: 4813, checksum: 0x266e_45a1_ed49_75e1),
         Pin(scenario: "seed-testbed.yaml", policy: "first-fit", seed: 1, horizonHours: 100, rows: 332, checksum: 0x0257_b5f2_4bb0_bd22),
-        Pin(scenario: "hpl-work-r710.yaml", policy: "best-fit", seed: 5, horizonHours: 100, rows: 1071, checksum: 0x1e1d_199b_2b6a_2544),
+        Pin(scenario: "hpl-work-r710.yaml", policy: "best-fit", seed: 5, horizonHours: 100, rows: 1076, checksum: 0xe091_8eda_26ff_06c4),
         Pin(scenario: "cx6-vswitch-1024.yaml", policy: "first-fit", seed: 11, horizonHours: 6, rows: 18122, checksum: 0x84aa_15b1_835a_af2f),
     ]
 

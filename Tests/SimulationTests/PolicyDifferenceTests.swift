@@ -22,10 +22,15 @@ import TestSupport
             return String(format: "wait %.1f s, bounded slowdown %.3f, efficiency %.4f, accepted %d",
                           s.jobs.wait.mean, s.jobs.boundedSlowdown.mean, s.performance!.efficiency.mean, s.accepted)
         }
-        #expect(pinned("first-fit") == "wait 7845.0 s, bounded slowdown 141.956, efficiency 0.8286, accepted 614")
-        #expect(pinned("best-fit") == "wait 7969.0 s, bounded slowdown 151.018, efficiency 0.8339, accepted 614")
-        #expect(pinned("worst-fit") == "wait 3405.8 s, bounded slowdown 58.715, efficiency 0.8789, accepted 614")
+        #expect(pinned("first-fit") == "wait 1053.1 s, bounded slowdown 17.818, efficiency 0.8933, accepted 614")
+        #expect(pinned("best-fit") == "wait 1061.6 s, bounded slowdown 17.811, efficiency 0.8939, accepted 614")
+        #expect(pinned("worst-fit") == "wait 1013.0 s, bounded slowdown 16.884, efficiency 0.9055, accepted 614")
         // Spreading (worst-fit) crowds hosts least: the highest efficiency, the shortest runs, the least waiting.
-        #expect(results["worst-fit"]!.jobs.boundedSlowdown.mean < results["first-fit"]!.jobs.boundedSlowdown.mean / 2)
+        // (Before the model capped crowding at the 4 VMs per host measured, the gap was 2.4x: an extrapolation.)
+        let worst = results["worst-fit"]!, first = results["first-fit"]!
+        #expect(worst.performance!.efficiency.mean > first.performance!.efficiency.mean + 0.01)
+        #expect(worst.jobs.boundedSlowdown.mean < first.jobs.boundedSlowdown.mean * 0.97)
+        // The 32-core hosts take up to 16 VMs of 2 vCPUs: more than measured, so those clusters are counted.
+        #expect(first.performance!.beyondData["vms-per-host"]! > worst.performance!.beyondData["vms-per-host"]!)
     }
 }

@@ -35,12 +35,18 @@ import TestSupport
         Int64((Self.work / (8 * 10 * model.efficiency(configuration)) * 1e9).rounded())
     }
 
+    /// What the model sees of 2-vCPU VMs placed on the test cloud (its HCA's link, no switch link).
+    func placed(v: Int, hosts: Int, pinning: Pinning = .fixed, sharing: Double = 1) -> ClusterConfiguration {
+        ClusterConfiguration(vmsPerHost: v, hostsSpanned: hosts, pinning: pinning, sharing: sharing, path: .sriovIB,
+                             ranksPerVM: 2, hcaLink: cloud().groups[0].hca.link)
+    }
+
     @Test func packingAndSpreadingTakeTheTimesTheModelSays() {
         // First-fit packs 4 VMs on host 0; worst-fit spreads them 2 and 2.
         let packed = departure(of: 1, [request(1)], policy: FirstFit())
         let spread = departure(of: 1, [request(1)], policy: WorstFit())
-        #expect(packed == expected(ClusterConfiguration(vmsPerHost: 4, hostsSpanned: 1, pinning: .fixed, path: .sriovIB)))
-        #expect(spread == expected(ClusterConfiguration(vmsPerHost: 2, hostsSpanned: 2, pinning: .fixed, path: .sriovIB)))
+        #expect(packed == expected(placed(v: 4, hosts: 1)))
+        #expect(spread == expected(placed(v: 2, hosts: 2)))
         // Fewer VMs per host outweigh the network here: spreading finishes first.
         #expect(spread < packed)
     }
@@ -56,8 +62,8 @@ import TestSupport
                                                              shape: Fixtures.shape(vcores: 2, pinning: .dynamic), duration: 0,
                                                              work: Self.work)],
                                policy: FirstFit(), overcommit: r)
-        #expect(alone == expected(ClusterConfiguration(vmsPerHost: 4, hostsSpanned: 1, pinning: .dynamic, sharing: 1, path: .sriovIB)))
-        #expect(shared - 1 == expected(ClusterConfiguration(vmsPerHost: 4, hostsSpanned: 1, pinning: .dynamic, sharing: 2, path: .sriovIB)))
+        #expect(alone == expected(placed(v: 4, hosts: 1, pinning: .dynamic)))
+        #expect(shared - 1 == expected(placed(v: 4, hosts: 1, pinning: .dynamic, sharing: 2)))
         #expect(shared - 1 > 2 * alone)
     }
 
@@ -67,6 +73,24 @@ import TestSupport
         let performance = summary.performance!
         #expect(performance.efficiency.count == 2 && performance.workBased == 2)
         #expect(performance.stretch.minimum > 1)
-        #expect(summary.formatted(title: "t").contains("Efficiency (hpc, sriov-ib)"))
+        #expect(summary.formatted(title: "t").contains("Efficiency (hpc, sriov-ib, hpl)"))
+        // The means carry the model's interval, and nothing here leaves the measurements.
+        let intervals = try #require(performance.intervals)
+        #expect(intervals.efficiency.low < performance.efficiency.mean && performance.efficiency.mean < intervals.efficiency.high)
+        #expect(abs(intervals.efficiency.value - performance.efficiency.mean) < 1e-12)
+        #expect(abs(intervals.stretch.value - performance.stretch.mean) < 1e-12)
+        let hours = try #require(intervals.workRunHours)
+        #expect(hours.low < hours.value && hours.value < hours.high)
+        #expect(performance.beyondDataClusters == 0 && summary.formatted(title: "t").range(of: #"beyond the measurements +none"#, options: .regularExpression) != nil)
+    }
+
+    @Test func clustersBeyondTheMeasurementsAreCounted() throws {
+        // 8 VMs of 1 vCPU on one host: more VMs per host than any measurement.
+        var crowded = request(1, vms: 8)
+        crowded.shape = Fixtures.shape(vcores: 1)
+        let summary = Simulator(cloud: cloud(), workload: Workload(requests: [crowded]), policy: FirstFit(), overheads: model).run()
+        let performance = try #require(summary.performance)
+        #expect(performance.beyondDataClusters == 1 && performance.beyondData["vms-per-host"] == 1)
+        #expect(summary.formatted(title: "t").contains("1 clusters (vms-per-host 1; capped where the data stop)"))
     }
 }
