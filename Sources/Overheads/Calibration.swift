@@ -156,6 +156,8 @@ public enum Calibration {
         public var points: [(point: CalibrationPoint, predicted: Double)]
         /// Standard errors of `fitted` (residual variance times (J'J)^-1).
         public var standardErrors: [Double]
+        /// Correlations of the `fitted` parameters (row-major p x p), from the fit's covariance.
+        public var correlation: [Double]
         public var degreesOfFreedom: Int
         /// Student's t for a two-sided 95% interval at those degrees of freedom.
         public var t95: Double
@@ -185,12 +187,14 @@ public enum Calibration {
         let variance = ssr / Double(dof)
         let errors = (0..<p).map { (covariance[$0 * p + $0] * variance).squareRoot() }
         let t95 = gsl_cdf_tdist_Pinv(0.975, Double(dof))
+        let correlation = (0..<p * p).map { covariance[$0] / ((covariance[($0 / p) * p + $0 / p] * covariance[($0 % p) * p + $0 % p]).squareRoot()) }
         var result = model
+        result.fitCorrelation = correlation
         let how = "least squares over \(n) points (\(Set(calibration.map(\.dataset)).sorted().joined(separator: "; "))); band: t(\(dof)) 95% from the fit's covariance"
         for (k, parameter) in fitted.enumerated() {
             result[keyPath: parameter.path] = Parameter(theta[k], kind: .calibrated, source: how, band: t95 * errors[k])
         }
-        return Result(model: result, points: points.map { ($0, $0.predicted(by: result)) }, standardErrors: errors,
+        return Result(model: result, points: points.map { ($0, $0.predicted(by: result)) }, standardErrors: errors, correlation: correlation,
                       degreesOfFreedom: dof, t95: t95)
     }
 }

@@ -159,6 +159,9 @@ public struct OverheadModel: Sendable {
     public var encoding: [String: Double]
     public var paths: [NetworkPath: PathParameters]
     public var profiles: [String: ApplicationProfile]
+    /// Correlations of the calibrated parameters, in `Calibration.fitted` order
+    /// (row-major), as the fit gives them; nil: taken as independent.
+    public var fitCorrelation: [Double]?
     public let file: String
 
     /// The profile runs use unless a scenario names another.
@@ -263,8 +266,9 @@ public struct OverheadModel: Sendable {
     // MARK: Uncertainty
 
     /// `measure`'s value and 95% interval from every banded parameter (the
-    /// model's and `profile`'s), each moved by its band in turn; the moves add in
-    /// quadrature (parameters taken as independent).
+    /// model's and `profile`'s), each moved by its band in turn. The calibrated
+    /// parameters' moves combine through the fit's correlations (the delta
+    /// method: a symmetric half-width); the others add in quadrature as independent.
     public func interval(profile: ApplicationProfile, _ measure: (OverheadModel, ApplicationProfile) -> Double) -> (value: Double, low: Double, high: Double) {
         let value = measure(self, profile)
         var down = 0.0, up = 0.0
@@ -272,12 +276,27 @@ public struct OverheadModel: Sendable {
             down += pow(max(0, value - min(a, b)), 2)
             up += pow(max(0, max(a, b) - value), 2)
         }
-        for path in Self.bandedParameters {
-            guard let band = self[keyPath: path].band, band > 0 else { continue }
+        func moves(_ path: WritableKeyPath<OverheadModel, Parameter>) -> (low: Double, high: Double)? {
+            guard let band = self[keyPath: path].band, band > 0 else { return nil }
             var low = self, high = self
             low[keyPath: path].value -= band
             high[keyPath: path].value += band
-            add(measure(low, profile), measure(high, profile))
+            return (measure(low, profile), measure(high, profile))
+        }
+        let fitted = Calibration.fitted.map(\.path)
+        var correlated: [WritableKeyPath<OverheadModel, Parameter>] = []
+        if let correlation = fitCorrelation, correlation.count == fitted.count * fitted.count {
+            correlated = fitted
+            // Half the change across each band, then g' R g.
+            let slopes = fitted.map { path in moves(path).map { ($0.high - $0.low) / 2 } ?? 0 }
+            var variance = 0.0
+            for i in slopes.indices { for j in slopes.indices { variance += slopes[i] * slopes[j] * correlation[i * slopes.count + j] } }
+            down += max(0, variance)
+            up += max(0, variance)
+        }
+        for path in Self.bandedParameters where !correlated.contains(path) {
+            guard let move = moves(path) else { continue }
+            add(move.low, move.high)
         }
         for path in Self.bandedProfileParameters {
             guard let band = profile[keyPath: path].band, band > 0 else { continue }

@@ -9,7 +9,7 @@ extension OverheadModel {
     /// The model from the text of an `overheads.yaml`.
     public static func parse(yaml: String, file path: String) throws -> OverheadModel {
         let root = try YAMLValue.parse(yaml, file: path)
-        let map = try root.mapping(allowed: ["reference", "range", "compute", "sharedMemory", "encoding", "profiles", "paths"])
+        let map = try root.mapping(allowed: ["reference", "range", "compute", "fitCorrelation", "sharedMemory", "encoding", "profiles", "paths"])
 
         let reference = try map.required("reference").mapping(allowed: ["hosts", "coresPerHost", "hca", "switchLink", "latencyUs",
                                                                         "protocolEfficiency", "source"])
@@ -71,7 +71,23 @@ extension OverheadModel {
             coscheduling: try parameter(try compute.required("coscheduling")),
             sharedMemoryLatencyMicroseconds: try parameter(try sharedMemory.required("latencyUs")),
             sharedMemoryGbps: try parameter(try sharedMemory.required("gbps"), atLeast: Self.smallest),
-            encoding: encoding, paths: paths, profiles: profiles, file: path)
+            encoding: encoding, paths: paths, profiles: profiles,
+            fitCorrelation: try map["fitCorrelation"].map(parseCorrelation), file: path)
+    }
+
+    /// `fitCorrelation: { nativeEfficiency: [1, ...], vmBase: [...], ... }`: one row per
+    /// calibrated parameter, in `Calibration.fitted` order, each within -1...1.
+    static func parseCorrelation(_ value: YAMLValue) throws -> [Double] {
+        let names = Calibration.fitted.map(\.name)
+        let rows = try value.mapping(allowed: names)
+        var matrix: [Double] = []
+        for name in names {
+            let row = try rows.required(name)
+            let entries = try row.sequence()
+            guard entries.count == names.count else { throw row.error("expected \(names.count) correlations (\(names.joined(separator: ", ")))") }
+            matrix += try entries.map { try $0.double(atLeast: -1, atMost: 1) }
+        }
+        return matrix
     }
 
     /// What a rate or an efficiency that divides must be at least: 0 would give infinite times (`-nan` in summaries).

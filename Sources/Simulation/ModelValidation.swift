@@ -113,7 +113,9 @@ public struct ModelValidation {
             let a = committed[keyPath: parameter.path], b = fitted[keyPath: parameter.path]
             func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-5 * max(1, abs(y)) }
             return close(a.value, b.value) && close(a.band ?? -1, b.band ?? -1)
-        }
+        } && committed.fitCorrelation.map { committed in
+            zip(committed, calibration.correlation).allSatisfy { abs($0 - $1) <= 1e-4 }
+        } == true
     }
 
     // MARK: Report
@@ -176,6 +178,15 @@ public struct ModelValidation {
         for (k, parameter) in Calibration.fitted.enumerated() {
             let value = fitted[keyPath: parameter.path]
             out.append("| \(parameter.name) | \(f(value.value, 6)) | +-\(f(value.band ?? 0, 6)) | \(f(calibration.standardErrors[k], 6)) | \(meanings[parameter.name] ?? "") |")
+        }
+        out.append("")
+        out.append("Their correlations (`fitCorrelation` in the YAML; the intervals combine the fitted parameters through them):")
+        out.append("")
+        let names = Calibration.fitted.map(\.name)
+        out.append("| | " + names.joined(separator: " | ") + " |")
+        out.append("|---|" + String(repeating: "---|", count: names.count))
+        for (i, name) in names.enumerated() {
+            out.append("| \(name) | " + (0..<names.count).map { f(calibration.correlation[i * names.count + $0], 4) }.joined(separator: " | ") + " |")
         }
         guard section == .all else { return out.joined(separator: "\n") + "\n" }
 

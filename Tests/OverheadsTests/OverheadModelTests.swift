@@ -133,6 +133,32 @@ import TestSupport
         #expect(none.low == none.value && none.high == none.value)
     }
 
+    @Test func fittedParametersMoveTogetherThroughTheirCorrelation() {
+        // A measure that adds two fitted parameters: its half-width is sqrt(b1^2 + b2^2 + 2 rho b1 b2).
+        var model = self.model
+        for path in OverheadModel.bandedParameters { model[keyPath: path].band = nil }
+        model.nativeEfficiency.band = 0.02
+        model.vmBase.band = 0.02
+        var profile = model.hpl
+        profile.commRatio.band = nil
+        profile.growth.band = nil
+        let names = Calibration.fitted.map(\.name)
+        func halfWidth(rho: Double) -> Double {
+            var correlation = (0..<25).map { $0 / 5 == $0 % 5 ? 1.0 : 0.0 }
+            let a = names.firstIndex(of: "nativeEfficiency")!, b = names.firstIndex(of: "vmBase")!
+            correlation[a * 5 + b] = rho
+            correlation[b * 5 + a] = rho
+            model.fitCorrelation = correlation
+            let band = model.interval(profile: profile) { m, _ in m.nativeEfficiency.value + m.vmBase.value }
+            return band.high - band.value
+        }
+        #expect(abs(halfWidth(rho: 0) - 0.02 * 2.0.squareRoot()) < 1e-12)
+        #expect(abs(halfWidth(rho: 1) - 0.04) < 1e-12)
+        #expect(halfWidth(rho: -1) < 1e-12)
+        // The committed model carries the fit's correlations.
+        #expect(self.model.fitCorrelation?.count == names.count * names.count)
+    }
+
     @Test func leastSquaresRecoversKnownParametersAndRefusesTooFewPoints() throws {
         var truth = model
         truth.nativeEfficiency.value = 0.9
