@@ -222,17 +222,22 @@ public final class AllocationEngine {
     /// The literal host rules: does one more VM of `shape` (of `cluster`) fit `host`?
     public func fits(host: Int, shape: VMShape, cluster: ClusterRecord?) -> Bool {
         guard !state.drained[host] else { return false }
-        let pinned = state.pinnedVcores[host], dynamic = state.dynamicVcores[host]
-        let coresOK = shape.pinning == .fixed
-            ? pinned + shape.vcores + overcommit.physicalCores(forDynamic: dynamic) <= cores[host]
-            : pinned + overcommit.physicalCores(forDynamic: dynamic + shape.vcores) <= cores[host]
-        guard coresOK, state.usedMemoryMiB[host] + shape.memoryMiB <= memoryMiB[host] else { return false }
+        guard coresFit(host: host, shape: shape), state.usedMemoryMiB[host] + shape.memoryMiB <= memoryMiB[host] else { return false }
         guard shape.kind == .hpc else { return true }
         guard state.usedVFs[host] + 1 <= vfs[host] else { return false }
         // pkey table: 1 (default entry) + distinct clusters after adding <= pkeyTable.
         let holdsPKey = cluster?.holds(host: host) ?? false
         guard holdsPKey || state.usedPKeyEntries[host] + 1 <= pkeyEntries[host] else { return false }
         return !needsLIDPerVF[host] || state.lidsInUse + 1 <= lidSpace
+    }
+
+    /// The cores rule alone: pinned vCPUs take whole cores, dynamic ones share what is left at the overcommit ratio.
+    @inline(__always)
+    func coresFit(host: Int, shape: VMShape) -> Bool {
+        let pinned = state.pinnedVcores[host], dynamic = state.dynamicVcores[host]
+        return shape.pinning == .fixed
+            ? pinned + shape.vcores + overcommit.physicalCores(forDynamic: dynamic) <= cores[host]
+            : pinned + overcommit.physicalCores(forDynamic: dynamic + shape.vcores) <= cores[host]
     }
 
     /// Physical cores left on `host` after adding one VM of `shape`:
@@ -300,7 +305,7 @@ public final class AllocationEngine {
 
     /// The first of vf, pkey-table, lid, cores, memory that no host meets on its own
     /// in the tentative state; `fragmented` if each is met somewhere (SEMANTICS 5).
-    private func rejectionReason(for record: ClusterRecord) -> RejectionReason {
+    func rejectionReason(for record: ClusterRecord) -> RejectionReason {
         let shape = record.shape
         let root = state.index.root
         if shape.kind == .hpc {
@@ -340,8 +345,14 @@ public final class AllocationEngine {
     }
 
     private func removeLast(from record: inout ClusterRecord, expecting vm: PlacedVM) {
-        let removed = record.vms.removeLast()
-        assert(removed == vm)
+        assert(record.vms.last == vm)
+        removeVM(from: &record, at: record.vms.count - 1)
+    }
+
+    /// Takes VM `index` out of `record`: its cores, memory, VF (and LID) and, with the
+    /// cluster's last VM on that host, the host's pkey entry return.
+    func removeVM(from record: inout ClusterRecord, at index: Int) {
+        let removed = record.vms.remove(at: index)
         let host = removed.host, shape = record.shape
         let coresBefore = cores[host] - freeCores(host: host)
         if shape.pinning == .fixed { state.pinnedVcores[host] -= shape.vcores } else { state.dynamicVcores[host] -= shape.vcores }

@@ -413,11 +413,32 @@ struct HostCommand: ParsableCommand {
     }
 
     struct Drain: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "No new VMs on the host; what runs there stays.")
+        static let configuration = CommandConfiguration(
+            abstract: "No new VMs on the host; what runs there stays.",
+            discussion: """
+            With --plan, nothing changes: the engine works out, on a copy of the recorded
+            state and with the scenario's policy, where each VM on the host would go to
+            empty it (cluster, tenant, VM, source host and VF, destination host and VF),
+            or names the first VM no other host takes and the rule that stops it.
+            """)
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
+        @Flag(help: "Show the migrations that would empty the host; change nothing.") var plan = false
+        @OptionGroup var output: JSONOption
 
-        func run() throws { try HostCommand.setDrained(options, host, true) }
+        func run() throws {
+            guard plan else { return try HostCommand.setDrained(options, host, true) }
+            try operating {
+                guard !options.remote.isRemote else { throw OperatorError("--plan reads the state database: run it on the controller (no --controller)", kind: .refused) }
+                let steps = try options.makeOperator().drainPlan(host: host)
+                if output.json { return try printJSON(steps) }
+                print("Draining \(terminalSafe(host)) moves \(steps.count) VM\(steps.count == 1 ? "" : "s") (nothing changed):")
+                for s in steps {
+                    print("  cluster \(s.cluster) (\(terminalSafe(s.tenant))) VM \(s.vm): \(terminalSafe(s.fromHost))"
+                          + (s.fromVF.map { " VF \($0)" } ?? "") + " -> \(terminalSafe(s.toHost))" + (s.toVF.map { " VF \($0)" } ?? ""))
+                }
+            }
+        }
     }
 
     struct Undrain: ParsableCommand {

@@ -329,6 +329,10 @@ struct Tool {
         let state = ["--state", dir + "/rehearsal.sqlite", "--hardware", Fixtures.hardwareDirectory]
         let create = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "3", "--vcores", "4", "--scenario", scenario] + state)
         #expect(create.status == 0 && create.stdout == "cluster 1 (alice): accepted, pkey 0x0001: host 0 VF 0, host 0 VF 1, host 1 VF 0\n", "\(create.stderr)")
+        // Draining sim0 would need room for two 4-vCPU VMs on sim1, which has one: refused, nothing changes.
+        let drain = try Tool.run(["host", "drain", "sim0", "--plan"] + state)
+        #expect(drain.status == 3 && drain.stderr == "hpccloud: error: host sim0 cannot be emptied: VM 1 of cluster 1 (alice) fits no other host (cores)\n",
+                "\(drain.stderr)")
         let plan = try Tool.run(["plan"] + state)
         #expect(plan.stdout.contains("sim1: set the VF count to 4"), "\(plan.stdout)")
         #expect(try Tool.run(["apply"] + state).status == 0)
@@ -342,6 +346,10 @@ struct Tool {
         #expect(clamped.status == 3 && clamped.stdout.contains("keeps at least one VM"), "\(clamped.stdout)\(clamped.stderr)")
         let shrink = try Tool.run(["cluster", "resize", "--id", "1", "--by", "-2"] + state)
         #expect(shrink.status == 0 && shrink.stdout == "cluster 1: shrunk by 2: host 0 VF 1, host 1 VF 0\n", "\(shrink.stderr)")
+        // One VM left, on sim0: sim1 takes it.
+        let drain0 = try Tool.run(["host", "drain", "sim0", "--plan", "--json"] + state)
+        #expect(drain0.status == 0 && drain0.stdout.contains("\"toHost\" : \"sim1\"") && drain0.stdout.contains("\"tenant\" : \"alice\""),
+                "\(drain0.stdout)\(drain0.stderr)")
         #expect(try Tool.run(["cluster", "delete", "--id", "9223372036854775807"] + state).status == 3)
         #expect(try Tool.run(["cluster", "show", "--id", "42"] + state).status == 3)
         let huge = try Tool.run(["cluster", "create", "--tenant", "bob", "--vms", "9223372036854775807", "--vcores", "1"] + state)

@@ -241,6 +241,23 @@ final class Rehearsal: @unchecked Sendable {
         #expect(try op.create(lab.spec("bob", vms: 1)).vms.map(\.host) == [0])
         #expect(throws: OperatorError.self) { try op.setDrained(host: "nowhere", true) }
     }
+
+    @Test func aDrainPlanShowsWhereEachVMWouldGoAndChangesNothing() throws {
+        let lab = try Rehearsal()
+        let op = try lab.op()
+        _ = try op.create(lab.spec("alice", vms: 3))
+        _ = try op.create(lab.spec("bob", vms: 1))
+        let before = try op.snapshot().engine.state
+        let audited = try op.operations().count
+        let plan = try op.drainPlan(host: "sim0")
+        // Every VM on sim0, cluster by cluster, goes to another host with a VF of its own there.
+        #expect(plan.map(\.tenant) == ["alice", "alice", "alice", "bob"] && plan.map(\.vm) == [0, 1, 2, 0])
+        #expect(plan.allSatisfy { $0.fromHost == "sim0" && $0.toHost != "sim0" && $0.toVF != nil })
+        let destinations = plan.map { "\($0.toHost)/\($0.toVF!)" }
+        #expect(Set(destinations).count == destinations.count)
+        #expect(try op.snapshot().engine.state == before && op.operations().count == audited)
+        #expect(throws: OperatorError.self) { try op.drainPlan(host: "nowhere") }
+    }
 }
 
 extension Rehearsal {
