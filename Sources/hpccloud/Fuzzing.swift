@@ -46,6 +46,12 @@ enum FuzzTarget: String, CaseIterable, ExpressibleByArgument {
             }
             Self.refusedInOneLine { _ = try HPLTable.parse(yaml: text, file: "fuzz-hpl.yaml") }
             Self.refusedInOneLine { _ = try ScaleSeries.parse(yaml: text, file: "fuzz-scale.yaml") }
+            Self.refusedInOneLine {
+                let model = try MigrationModel.parse(yaml: text, file: "fuzz-migration.yaml")
+                for mode in SRIOVMode.allCases {
+                    _ = model.cost(memoryMiB: 4096, dirtyMiBPerSecond: 64, linkGbps: 54.3, mode: mode, switches: 3, peers: 8)
+                }
+            }
         case .trace:
             Self.refusedInOneLine { try Self.simulate(try TraceCSV.parse(bytes, file: "fuzz.csv")) }
         case .swf:
