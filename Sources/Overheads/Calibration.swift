@@ -157,7 +157,7 @@ public enum Calibration {
         /// Standard errors of `fitted` (residual variance times (J'J)^-1).
         public var standardErrors: [Double]
         /// Correlations of the `fitted` parameters (row-major p x p), from the fit's covariance.
-        public var correlation: [Double]
+        public var correlation: [Double] { model.fitCorrelation! }
         public var degreesOfFreedom: Int
         /// Student's t for a two-sided 95% interval at those degrees of freedom.
         public var t95: Double
@@ -194,7 +194,7 @@ public enum Calibration {
         for (k, parameter) in fitted.enumerated() {
             result[keyPath: parameter.path] = Parameter(theta[k], kind: .calibrated, source: how, band: t95 * errors[k])
         }
-        return Result(model: result, points: points.map { ($0, $0.predicted(by: result)) }, standardErrors: errors, correlation: correlation,
+        return Result(model: result, points: points.map { ($0, $0.predicted(by: result)) }, standardErrors: errors,
                       degreesOfFreedom: dof, t95: t95)
     }
 }

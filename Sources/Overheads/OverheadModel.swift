@@ -249,12 +249,11 @@ public struct OverheadModel: Sendable {
         latency + bytes * 8 / (gbps * 1000)
     }
 
+    /// One message of the placement's path, between VMs on one host or across hosts (the model's reference links where the configuration names none).
     func messageTime(_ configuration: ClusterConfiguration, intraHost: Bool, bytes: Double) -> Double {
-        let parameters = paths[configuration.path]!
-        return messageTime(latency: intraHost ? parameters.intraHostLatencyMicroseconds.value : parameters.latencyMicroseconds.value,
-                           gbps: rate(configuration.path, hca: configuration.hcaLink ?? referenceHCA,
-                                      switchLink: configuration.switchLink ?? configuration.hcaLink ?? referenceSwitch, intraHost: intraHost),
-                           bytes: bytes)
+        let p = pointToPoint(configuration.path, hca: configuration.hcaLink ?? referenceHCA,
+                             switchLink: configuration.switchLink ?? configuration.hcaLink ?? referenceSwitch, intraHost: intraHost)
+        return messageTime(latency: p.latencyMicroseconds, gbps: p.bandwidthGbps, bytes: bytes)
     }
 
     /// O(rho): a vCPU gets 1/rho of a core, and bulk-synchronous steps wait for the slowest.
@@ -319,18 +318,12 @@ public struct OverheadModel: Sendable {
     /// host (VF to VF through the HCA for SR-IOV) or across hosts (through the switch).
     public func pointToPoint(_ path: NetworkPath, hca: LinkSpec, switchLink: LinkSpec?, intraHost: Bool) -> PointToPoint {
         let parameters = paths[path]!
+        // Large messages: Ethernet at its line rate; on one host the HCA loops traffic back at its own
+        // rate; across hosts the slower of HCA and switch link decides.
+        var line = parameters.gbps ?? dataRate(hca)
+        if parameters.gbps == nil && !intraHost { line = min(line, dataRate(switchLink ?? hca)) }
         return PointToPoint(latencyMicroseconds: intraHost ? parameters.intraHostLatencyMicroseconds.value : parameters.latencyMicroseconds.value,
-                            bandwidthGbps: rate(path, hca: hca, switchLink: switchLink ?? hca, intraHost: intraHost))
-    }
-
-    /// Large-message Gb/s: on one host the HCA loops traffic back at its own rate;
-    /// across hosts the slower link decides.
-    func rate(_ path: NetworkPath, hca: LinkSpec, switchLink: LinkSpec, intraHost: Bool) -> Double {
-        let parameters = paths[path]!
-        if let gbps = parameters.gbps { return gbps * parameters.protocolEfficiency.value }
-        var line = dataRate(hca)
-        if !intraHost { line = min(line, dataRate(switchLink)) }
-        return line * parameters.protocolEfficiency.value
+                            bandwidthGbps: line * parameters.protocolEfficiency.value)
     }
 
     /// A link's Gb/s after its line code.

@@ -48,21 +48,18 @@ public final class Simulator {
     private var performance = PerformanceRecord()
     /// The efficiency of the cluster started last (for its decision row).
     private var lastEfficiency: Double?
-    /// Peak GFlop/s of one core, by host (nil where the scenario does not say).
-    private let peakPerCore: [Double?]
     private let log: SimulationLog?
 
     /// The run's application profile in the overhead model.
     public let profile: ApplicationProfile?
-    /// Per host: the index of its group, whose HCA link and cores per socket the model reads.
+    /// Per host: the index of its group, whose HCA link, cores per socket and peak per core the model reads.
     private let hostGroupOf: [Int32]
-    private let cloud: CloudSpec
 
     struct PerformanceRecord {
         var efficiencies: [Double] = [], stretches: [Double] = []
         var workBased = 0
-        /// Each distinct placement once, with how often: the model's intervals are
-        /// evaluated over these at the end, not per cluster.
+        /// Each distinct placement of an hpc cluster once, with how often: the model's
+        /// intervals are evaluated over these at the end, not per cluster.
         var placements: [Placement: Tally] = [:]
         /// Clusters beyond the measurements, by `Extrapolation.all`, and in all.
         var beyondData = [Int](repeating: 0, count: Extrapolation.all.count)
@@ -72,13 +69,21 @@ public final class Simulator {
     struct Placement: Hashable {
         var configuration: ClusterConfiguration
         var native: ClusterConfiguration
-        var hpc: Bool
     }
 
     struct Tally {
         var count = 0
         /// Sum over work-based clusters of work / (cores x peak): their run time at efficiency 1, in seconds.
         var work = 0.0, workCount = 0
+
+        /// One more cluster, with its run time at efficiency 1 when it is work-based.
+        mutating func record(work ideal: Double?) {
+            count += 1
+            if let ideal {
+                work += ideal
+                workCount += 1
+            }
+        }
     }
 
     struct Counts {
@@ -108,7 +113,6 @@ public final class Simulator {
         self.overheads = overheads
         self.path = path
         self.profile = profile ?? overheads?.hpl
-        self.cloud = cloud
         hostGroupOf = cloud.groups.enumerated().flatMap { Array(repeating: Int32($0.offset), count: $0.element.count) }
         starts = Array(repeating: 0, count: workload.requests.count)
         var tenantNumbers: [String: Int32] = [:]
@@ -119,7 +123,6 @@ public final class Simulator {
             return number
         }
         runningByTenant = Array(repeating: 0, count: tenantNumbers.count)
-        peakPerCore = cloud.groups.flatMap { Array(repeating: $0.gflopsPerCore, count: $0.count) }
         precondition(overheads != nil || workload.requests.allSatisfy { $0.work == nil }, "work-based requests need an overhead model")
         waitingRoom = admission.mode == .reject ? nil
             : AdmissionQueue(admission, requests: workload.requests, cloud: cloud)
@@ -288,21 +291,29 @@ public final class Simulator {
 
     /// The cluster's efficiency as placed now, recorded for hpc clusters; its run time.
     private func model(_ request: ClusterRequest, _ record: ClusterRecord, _ overheads: OverheadModel) -> Nanoseconds {
-        let profile = profile!
-        let group = cloud.groups[Int(hostGroupOf[record.firstHost!])]
-        var configuration = ClusterConfiguration(placed: record, in: engine, path: request.shape.kind == .hpc ? path : .virtualEthernet10G)
+        let profile = profile!, groups = engine.cloud.groups, switchLink = engine.cloud.subnet.switchLink
+        let group = groups[Int(hostGroupOf[record.firstHost!])]
+        let hpc = request.shape.kind == .hpc
+        var configuration = ClusterConfiguration(placed: record, in: engine, path: hpc ? path : .virtualEthernet10G)
         configuration.coresPerSocket = group.coresPerSocket
         configuration.hcaLink = group.hca.link
-        configuration.switchLink = cloud.subnet.switchLink
+        configuration.switchLink = switchLink
         let efficiency = overheads.efficiency(configuration, profile: profile)
         lastEfficiency = efficiency
         let cores = request.vms * request.shape.vcores
-        // Stretch: against the same cores on bare metal, on as few hosts as hold them.
-        let hostCores = engine.cores(host: record.firstHost!)
-        let native = ClusterConfiguration.native(hosts: (cores + hostCores - 1) / hostCores, coresPerHost: hostCores,
-                                                 hcaLink: group.hca.link, switchLink: cloud.subnet.switchLink)
-        let hpc = request.shape.kind == .hpc
+        var ideal: Double?
+        if let work = request.work {
+            performance.workBased += 1
+            // The slowest host's cores set the pace of a bulk-synchronous code.
+            var peak = Double.infinity
+            for host in record.hosts { peak = min(peak, groups[Int(hostGroupOf[host])].gflopsPerCore!) }
+            ideal = work / (Double(cores) * peak)
+        }
         if hpc {
+            // Stretch: against the same cores on bare metal, on as few hosts as hold them.
+            let hostCores = engine.cores(host: record.firstHost!)
+            let native = ClusterConfiguration.native(hosts: (cores + hostCores - 1) / hostCores, coresPerHost: hostCores,
+                                                     hcaLink: group.hca.link, switchLink: switchLink)
             performance.efficiencies.append(efficiency)
             performance.stretches.append(overheads.efficiency(native, profile: profile) / efficiency)
             let flags = overheads.extrapolation(configuration)
@@ -310,18 +321,10 @@ public final class Simulator {
                 performance.beyondDataClusters += 1
                 for (i, flag) in Extrapolation.all.enumerated() where flags.contains(flag.0) { performance.beyondData[i] += 1 }
             }
+            // One hash of the key, the tally updated in place.
+            performance.placements[Placement(configuration: configuration, native: native), default: Tally()].record(work: ideal)
         }
-        var tally = performance.placements[Placement(configuration: configuration, native: native, hpc: hpc), default: Tally()]
-        tally.count += 1
-        defer { performance.placements[Placement(configuration: configuration, native: native, hpc: hpc)] = tally }
-        guard let work = request.work else { return request.duration }
-        performance.workBased += 1
-        // The slowest host's cores set the pace of a bulk-synchronous code.
-        var peak = Double.infinity
-        for host in record.hosts { peak = min(peak, peakPerCore[host]!) }
-        let ideal = work / (Double(cores) * peak)
-        tally.work += ideal
-        tally.workCount += 1
+        guard let ideal else { return request.duration }
         return Nanoseconds((min(ideal / efficiency, LifetimeCap.seconds) * 1e9).rounded())
     }
 
@@ -329,10 +332,9 @@ public final class Simulator {
     /// placed, each with its 95% interval from the model's parameter bands
     /// (placements held as they were: the run is not re-simulated).
     private func modelIntervals(_ overheads: OverheadModel) -> PerformanceSummary.Intervals? {
-        let hpc = performance.placements.filter(\.key.hpc)
-        guard !hpc.isEmpty else { return nil }
+        guard !performance.placements.isEmpty else { return nil }
         // Sorted so the sums run in one order whatever the dictionary's: same bytes out.
-        let placements = hpc.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count
+        let placements = performance.placements.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count
                                                                        : "\($0.key)" < "\($1.key)" }
         let clusters = Double(placements.reduce(0) { $0 + $1.value.count })
         func mean(_ term: @escaping (OverheadModel, ApplicationProfile, Placement, Tally) -> Double) -> ModelInterval {
