@@ -98,3 +98,78 @@ public struct DrainBlocked: Error, Equatable, Sendable {
         self.reason = reason
     }
 }
+
+/// Migrations made on trial: `AllocationEngine.rollBack` takes them all back
+/// exactly (each VM to its old VF, each cluster's record as it was), so a
+/// search may try moves on the real engine instead of a scratch copy.
+public struct MigrationTrial {
+    public fileprivate(set) var migrations: [Migration] = []
+    /// The cluster's record before each migration, by position.
+    fileprivate var before: [ClusterRecord] = []
+
+    public init() {}
+
+    public var count: Int { migrations.count }
+
+    /// Keeps `other`'s migrations after these (both on the same engine, `other` later).
+    public mutating func append(_ other: MigrationTrial) {
+        migrations += other.migrations
+        before += other.before
+    }
+}
+
+extension AllocationEngine {
+    /// `migrate`, remembered in `trial` when accepted.
+    /// - Complexity: as `migrate`.
+    public func migrate(cluster id: Int64, vm index: Int, to host: Int, trial: inout MigrationTrial) -> Decision {
+        guard let record = state.clusters[id] else { return .ignored }
+        let decision = migrate(cluster: id, vm: index, to: host)
+        if case .accepted(_, let placed) = decision {
+            trial.migrations.append(Migration(cluster: id, vm: index, from: record.vms[index], to: placed[0]))
+            trial.before.append(record)
+        }
+        return decision
+    }
+
+    /// Takes back every migration of `trial`, last first: the state is as before
+    /// the first one, VF numbers and record order included. Valid while nothing
+    /// else changed the clusters involved since.
+    /// - Complexity: O(m · (v + log H)) for m migrations.
+    public func rollBack(_ trial: MigrationTrial) {
+        for (migration, before) in zip(trial.migrations, trial.before).reversed() {
+            var record = state.clusters.removeValue(forKey: migration.cluster)!
+            precondition(record.vms[migration.vm] == migration.to, "the trial's cluster \(migration.cluster) changed since")
+            // The old VF is free: only later migrations of the trial could have taken it, and they are undone.
+            add(to: &record, host: migration.from.host, virtualFunction: migration.from.virtualFunction)
+            removeVM(from: &record, at: migration.vm)
+            state.clusters[migration.cluster] = before
+        }
+    }
+
+    /// True when no VM runs on `host`.
+    /// - Complexity: O(1).
+    public func isEmpty(host: Int) -> Bool {
+        state.usedMemoryMiB[host] == 0 && state.pinnedVcores[host] == 0 && state.dynamicVcores[host] == 0
+    }
+
+    /// Whether `host`, emptied, could take one VM of `shape` (a new cluster's): its size, not its load.
+    /// - Complexity: O(1).
+    public func couldHold(host: Int, shape: VMShape) -> Bool {
+        let coresOK = shape.pinning == .fixed ? shape.vcores <= cores[host]
+                                              : overcommit.physicalCores(forDynamic: shape.vcores) <= cores[host]
+        guard coresOK, shape.memoryMiB <= memoryMiB[host] else { return false }
+        return shape.kind != .hpc || (vfs[host] >= 1 && pkeyEntries[host] >= 1)
+    }
+
+    /// The running VMs on each of `hosts`, by cluster id then VM index.
+    /// - Complexity: O(C · v) over the C running clusters (the engine keeps no host-to-VM index).
+    public func residents(of hosts: Set<Int>) -> [Int: [(cluster: Int64, vm: Int)]] {
+        var result: [Int: [(cluster: Int64, vm: Int)]] = [:]
+        guard !hosts.isEmpty else { return result }
+        for (id, record) in state.clusters {
+            for (index, vm) in record.vms.enumerated() where hosts.contains(vm.host) { result[vm.host, default: []].append((id, index)) }
+        }
+        for host in result.keys { result[host]!.sort { ($0.cluster, $0.vm) < ($1.cluster, $1.vm) } }
+        return result
+    }
+}

@@ -11,6 +11,8 @@ public struct Scenario: Sendable {
     public var workload: WorkloadSpec?
     /// Reject on arrival (the default), or queue (FCFS, EASY backfilling).
     public var admission: AdmissionSpec
+    /// Whether and how running VMs move (`migration:`; absent: never).
+    public var migration: MigrationSpec
     /// The network path of hpc clusters in the overhead model (`overheads.path`):
     /// `sriov-ib` unless a scenario compares another (an overlay, Ethernet).
     public var networkPath: String
@@ -42,7 +44,7 @@ public struct ScenarioLoader: Sendable {
     /// - Parameter file: named in errors; relative paths inside resolve against its directory.
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
-        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads"])
+        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads", "migration"])
         let overheads = try map["overheads"]?.mapping(allowed: ["path", "profile"])
 
         let policyValue = map["policy"]
@@ -83,6 +85,7 @@ public struct ScenarioLoader: Sendable {
             cloud: cloud,
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
             admission: try map["admission"].map(parseAdmission) ?? .reject,
+            migration: try map["migration"].map(parseMigration) ?? .none,
             networkPath: try overheads?["path"]?.string() ?? "sriov-ib",
             overheadProfile: try overheads?["profile"].map(OverheadProfileSpec.parse),
             hardwareDirectory: catalog.directory,

@@ -199,6 +199,25 @@ extension ScenarioLoader {
         return spec
     }
 
+    func parseMigration(_ value: YAMLValue) throws -> MigrationSpec {
+        let map = try value.mapping(allowed: ["policy", "maxMigrations", "candidates", "periodHours", "dirtyMiBPerSecond"])
+        var spec = MigrationSpec(policy: try choice(try map.required("policy"), MigrationSpec.Policy.self))
+        if let count = map["maxMigrations"] { spec.maxMigrations = try count.int(in: 1...10_000, what: "a number of migrations") }
+        if let count = map["candidates"] { spec.candidates = try count.int(in: 1...1_000_000, what: "a number of hosts") }
+        if let period = map["periodHours"] {
+            let text = try period.scalarText(expecting: "hours")
+            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0,
+                  seconds <= Nanoseconds(WorkloadBounds.hours.upperBound) * Units.nanosecondsPerSecond else {
+                throw period.error("expected a number of hours in (0, \(Int(WorkloadBounds.hours.upperBound))], got '\(text)'")
+            }
+            spec.period = seconds * 3600
+        } else if spec.policy.consolidates {
+            throw value.error("policy \(spec.policy.rawValue) needs 'periodHours' (how often a consolidation pass runs)")
+        }
+        if let rate = map["dirtyMiBPerSecond"] { spec.dirtyMiBPerSecond = try rate.double(atLeast: 0, atMost: 1e7) }
+        return spec
+    }
+
     func positive(_ value: YAMLValue) throws -> Double {
         let number = try value.double()
         guard number > 0 else { throw value.error("expected a positive number, got \(number)") }

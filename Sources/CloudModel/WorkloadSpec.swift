@@ -238,3 +238,35 @@ public struct AdmissionSpec: Hashable, Sendable {
 
     public static let reject = AdmissionSpec()
 }
+
+/// `migration:`: whether and how running VMs move (live migration), an extension
+/// of SEMANTICS 5 (absent: never).
+public struct MigrationSpec: Hashable, Sendable {
+    public enum Policy: String, CaseIterable, Sendable {
+        case none, defragment, consolidate
+        case defragmentAndConsolidate = "defragment+consolidate"
+
+        /// Whether it runs a periodic pass (and so needs `periodHours`).
+        public var consolidates: Bool { self == .consolidate || self == .defragmentAndConsolidate }
+    }
+
+    public var policy: Policy
+    /// Most migrations to admit one request, or in one consolidation pass.
+    public var maxMigrations: Int
+    /// Hosts examined per decision.
+    public var candidates: Int
+    /// Between consolidation passes (read by the consolidating policies only, so a sweep may vary the policy).
+    public var period: Nanoseconds?
+    /// The VMs' memory dirty rate in pre-copy; nil: `Hardware/migration.yaml`'s.
+    public var dirtyMiBPerSecond: Double?
+
+    public static let none = MigrationSpec(policy: .none)
+
+    public init(policy: Policy, maxMigrations: Int = 4, candidates: Int = 16, period: Nanoseconds? = nil, dirtyMiBPerSecond: Double? = nil) {
+        self.policy = policy
+        self.maxMigrations = maxMigrations
+        self.candidates = candidates
+        self.period = period
+        self.dirtyMiBPerSecond = dirtyMiBPerSecond
+    }
+}

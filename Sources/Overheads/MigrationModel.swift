@@ -18,10 +18,15 @@ public struct MigrationModel: Sendable {
     public var smpSeconds: Parameter
     /// One subnet administration path query by a peer whose path to the VM changed.
     public var pathQuerySeconds: Parameter
+    /// How fast a running HPC VM dirties memory during pre-copy (a scenario may set its own).
+    public var dirtyMiBPerSecond: Parameter
     public let file: String
 
     public struct Cost: Equatable, Sendable {
         /// From the start of pre-copy to the VM running at the destination, addressing done.
+        /// The VF is detached all along: QEMU refuses to migrate a VFIO device whose driver
+        /// cannot (hw/vfio/migration.c, `vfio_migration_realize` adds a migration blocker),
+        /// so the VF is hot-unplugged first and the VM has no InfiniBand until re-attached.
         public var totalSeconds: Double
         /// The VM stopped: last copy, VF detach and attach, addressing.
         public var downtimeSeconds: Double
@@ -48,8 +53,9 @@ public struct MigrationModel: Sendable {
     ///   rewrites one 64-LID forwarding block per switch (OpenSM `set_lft_block`);
     /// - vSwitch, dynamic LIDs: as prepopulated, plus the destination VF's LID set (one SMP).
     /// - Complexity: O(maxRounds).
+    /// A VM without a VF (`withVF` false, a common VM) has no VF to move and no InfiniBand address.
     public func cost(memoryMiB: Int64, dirtyMiBPerSecond: Double, linkGbps: Double, mode: SRIOVMode,
-                     switches: Int, peers: Int) -> Cost {
+                     switches: Int, peers: Int, withVF: Bool = true) -> Cost {
         let rate = min(linkGbps * 1e9 / 8, bandwidthCapBytesPerSecond.value)
         let dirty = dirtyMiBPerSecond * 1_048_576
         var remaining = Double(memoryMiB) * 1_048_576
@@ -66,14 +72,15 @@ public struct MigrationModel: Sendable {
             remaining = next
             rounds += 1
         }
-        let smps: Int, queries: Int
+        var smps = 0, queries = 0
         switch mode {
-        case .sharedPort: (smps, queries) = (0, peers)
-        case .vswitchPrepopulated: (smps, queries) = (switches, 0)
-        case .vswitchDynamic: (smps, queries) = (switches + 1, 0)
+        case _ where !withVF: break
+        case .sharedPort: queries = peers
+        case .vswitchPrepopulated: smps = switches
+        case .vswitchDynamic: smps = switches + 1
         }
         let addressing = Double(smps) * smpSeconds.value + Double(queries) * pathQuerySeconds.value
-        let downtime = remaining / rate + vfDetachAttachSeconds.value + addressing
+        let downtime = remaining / rate + (withVF ? vfDetachAttachSeconds.value : 0) + addressing
         return Cost(totalSeconds: time + downtime, downtimeSeconds: downtime, bytesMoved: moved + remaining, rounds: rounds,
                     smps: smps, pathQueries: queries, converged: converged)
     }
@@ -89,6 +96,7 @@ extension MigrationModel {
         // The parameters' shape is overheads.yaml's: { value, kind, source, band }.
         let map = try YAMLValue.parse(yaml, file: file).mapping(allowed: [
             "maxDowntimeSeconds", "bandwidthCapBytesPerSecond", "maxRounds", "vfDetachAttachSeconds", "smpSeconds", "pathQuerySeconds",
+            "dirtyMiBPerSecond",
         ])
         func value(_ key: String, atLeast low: Double, atMost high: Double) throws -> Parameter {
             try OverheadModel.parameter(try map.required(key), atLeast: low, atMost: high)
@@ -101,6 +109,7 @@ extension MigrationModel {
                               vfDetachAttachSeconds: try value("vfDetachAttachSeconds", atLeast: 0, atMost: 3600),
                               smpSeconds: try value("smpSeconds", atLeast: 0, atMost: 60),
                               pathQuerySeconds: try value("pathQuerySeconds", atLeast: 0, atMost: 60),
+                              dirtyMiBPerSecond: try value("dirtyMiBPerSecond", atLeast: 0, atMost: 1e7),
                               file: file)
     }
 }

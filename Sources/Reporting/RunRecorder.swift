@@ -226,6 +226,16 @@ public final class RunRecorder {
                       ("stretch.mean.low", i.stretch.low), ("stretch.mean.high", i.stretch.high)]
             }
         }
+        if let g = s.migration {
+            m += [("migration.count", Double(g.migrations)), ("migration.rescued", Double(g.rescued)),
+                  ("migration.unrescued", Double(g.unrescued)), ("migration.hostsEmptied", Double(g.hostsEmptied)),
+                  ("migration.gib", g.bytesMoved / 1_073_741_824), ("migration.stallHours", g.stallSeconds / 3600),
+                  ("migration.smps", Double(g.smps)), ("migration.pathQueries", Double(g.pathQueries)),
+                  ("migration.forced", Double(g.forced))]
+            if g.downtimeSeconds.count > 0 {
+                m += [("migration.downtime.mean", g.downtimeSeconds.mean), ("migration.downtime.max", g.downtimeSeconds.maximum)]
+            }
+        }
         if let q = s.queue {
             m += [("wait.meanHours", q.waitHours.mean), ("wait.p90Hours", q.waitHours.quantile(0.9)),
                   ("queue.peak", Double(q.peakLength)), ("queue.expired", Double(q.expired))]

@@ -186,6 +186,8 @@ public struct SweepStatistics {
         ("vfs.steadyAverage", "VFs steady", 1), ("pkeyEntries.steadyAverage", "pkey entries steady", 1),
         ("efficiency.mean", "efficiency %", 100),
         ("jobs.wait.mean", "wait s", 1), ("jobs.boundedSlowdown.mean", "bounded slowdown", 1),
+        ("migration.count", "migrations", 1), ("migration.downtime.mean", "downtime s", 1),
+        ("migration.stallHours", "stalled h", 1), ("migration.smps", "SMPs", 1), ("migration.pathQueries", "path queries", 1),
     ]
 
     public struct Row {

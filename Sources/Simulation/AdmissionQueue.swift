@@ -76,10 +76,13 @@ final class AdmissionQueue {
 
     /// Starts what may start at `now`, in the order started: the head while it
     /// fits, then (EASY) later requests that do not delay the head's reservation.
-    func dispatch(now: Nanoseconds, engine: AllocationEngine, policy: some PlacementPolicy) -> [Started] {
+    /// - Parameter makeRoom: a migration policy's second try for a head rejected as `fragmented`.
+    func dispatch(now: Nanoseconds, engine: AllocationEngine, policy: some PlacementPolicy,
+                  makeRoom: ((ClusterRequest) -> Decision?)? = nil) -> [Started] {
         var started: [Started] = []
         while let head = waiting.first, examinedIn[Int(head)] != epoch {
-            let decision = engine.admit(requests[Int(head)], policy: policy)
+            var decision = engine.admit(requests[Int(head)], policy: policy)
+            if case .rejected(.fragmented) = decision, let rescued = makeRoom?(requests[Int(head)]) { decision = rescued }
             guard case .accepted = decision else {
                 examinedIn[Int(head)] = epoch
                 break

@@ -6,8 +6,10 @@ import Foundation
 /// database's input, one typed value for both. Built only when a run records.
 public struct DecisionRow: Equatable, Sendable {
     /// `start` and `expire` occur only with a queue (scenario `admission:`):
-    /// a queued request starting, or giving up after its maximum wait.
-    public enum Event: String, Sendable { case arrive, resize, depart, start, expire }
+    /// a queued request starting, or giving up after its maximum wait; `migrate`
+    /// only with a migration policy (scenario `migration:`): one VM moved, the row
+    /// listing the host of every VM of its cluster afterwards.
+    public enum Event: String, Sendable { case arrive, resize, depart, start, expire, migrate }
     /// `queued`: an arrival that waits for room (queue mode only).
     public enum Outcome: String, Sendable { case accepted, rejected, done, ignored, queued }
 

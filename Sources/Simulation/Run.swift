@@ -29,6 +29,8 @@ public struct Run {
     public let steadyState: SteadyStateRule
     /// Diagnostics by category (`--log`); none by default.
     public var log: SimulationLog?
+    /// Live migration (`migration:`): the policy and `Hardware/migration.yaml`'s costs; nil: VMs never move.
+    public let migration: MigrationSetup?
 
     /// - Parameters:
     ///   - workload: overrides the scenario's own (as `replay` does with its trace).
@@ -70,6 +72,10 @@ public struct Run {
         try Run.planWork(&loaded.workload, cloud: scenario.cloud, overheads: overheads, file: scenario.file)
         self.workload = loaded.workload
         workloadReport = loaded.reportLines
+        let spec = scenario.migration
+        migration = spec.policy == .none ? nil
+            : MigrationSetup(policy: MigrationPolicies.make(spec), model: try MigrationModel.load(path: scenario.hardwareDirectory + "/migration.yaml"),
+                             dirtyMiBPerSecond: spec.dirtyMiBPerSecond)
     }
 
     /// The scenario's profile: one of the model's by name, or its own numbers.
@@ -151,7 +157,8 @@ public struct Run {
             external.interrupted = { stop?() == true }
         }
         let summary = Simulator(cloud: scenario.cloud, workload: workload, policy: policy, admission: scenario.admission,
-                                overheads: overheads, path: path, profile: profile, steadyState: steadyState, log: log)
+                                overheads: overheads, path: path, profile: profile, steadyState: steadyState, log: log,
+                                migration: migration)
             .run(record: record, monitor: monitor)
         try (policy as? ExternalPolicy)?.finish()
         return summary

@@ -7,9 +7,9 @@ import SimKernel
 /// SEMANTICS 1, and measures the run (SEMANTICS 9).
 public final class Simulator {
     /// Same-time events run in this order: free before allocating; a queue's
-    /// time-outs after the arrivals, and its dispatch pass last of all.
+    /// time-outs after the arrivals, and its dispatch pass; a consolidation pass last of all.
     enum EventClass: UInt8 {
-        case depart = 0, shrink = 1, extend = 2, arrive = 3, expire = 4, dispatch = 5
+        case depart = 0, shrink = 1, extend = 2, arrive = 3, expire = 4, dispatch = 5, consolidate = 6
     }
 
     /// Small and reference-free, so scheduling never allocates per event.
@@ -54,6 +54,14 @@ public final class Simulator {
     public let profile: ApplicationProfile?
     /// Per host: the index of its group, whose HCA link, cores per socket and peak per core the model reads.
     private let hostGroupOf: [Int32]
+    /// Live migration: the policy that moves VMs and what each move costs (nil: VMs never move).
+    public let migration: MigrationSetup?
+    private var moves = MigrationTally()
+    /// Per request index: how long its cluster stood still for migrations not yet
+    /// added to its end (added when its departure comes due). Empty without migration.
+    private var stalled: [Nanoseconds] = []
+    /// Cluster id to request index, for the stalls (empty without migration).
+    private var requestIndex: [Int64: Int32] = [:]
 
     struct PerformanceRecord {
         var efficiencies: [Double] = [], stretches: [Double] = []
@@ -101,8 +109,9 @@ public final class Simulator {
     ///   - log: diagnostics by category (nil: none, at the cost of one check per event).
     public init(cloud: CloudSpec, workload: Workload, policy: any PlacementPolicy, admission: AdmissionSpec = .reject,
                 overheads: OverheadModel? = nil, path: NetworkPath = .sriovIB, profile: ApplicationProfile? = nil,
-                steadyState: SteadyStateRule = .standard, log: SimulationLog? = nil) {
+                steadyState: SteadyStateRule = .standard, log: SimulationLog? = nil, migration: MigrationSetup? = nil) {
         self.steadyState = steadyState
+        self.migration = migration
         self.log = log
         let arrivals = workload.requests.lazy.map(\.arrival)
         meter = UtilizationMeter(steady: steadyState.window(firstArrival: arrivals.min() ?? 0, lastArrival: arrivals.max() ?? 0))
@@ -130,6 +139,13 @@ public final class Simulator {
         for (i, request) in workload.requests.enumerated() {
             queue.schedule(at: request.arrival, eventClass: EventClass.arrive.rawValue, id: request.id,
                            Event(eventClass: .arrive, index: Int32(i)))
+        }
+        if let migration {
+            stalled = Array(repeating: 0, count: workload.requests.count)
+            requestIndex = Dictionary(workload.requests.enumerated().map { ($1.id, Int32($0)) }, uniquingKeysWith: { first, _ in first })
+            if let period = migration.policy.period, let first = arrivals.min() {
+                queue.schedule(at: first + period, eventClass: EventClass.consolidate.rawValue, id: 0, Event(eventClass: .consolidate, index: -1))
+            }
         }
         for (i, resize) in workload.resizes.enumerated() {
             let eventClass: EventClass = resize.delta < 0 ? .shrink : .extend
@@ -194,7 +210,8 @@ public final class Simulator {
                 record?(DecisionRow(time: time, id: id, event: .arrive, outcome: .queued, request: request))
                 return
             }
-            let decision = engine.admit(request, policy: policy)
+            var decision = engine.admit(request, policy: policy)
+            if case .rejected(.fragmented) = decision, let rescued = makeRoom(for: request, at: time, record: record) { decision = rescued }
             if let log, let logger = log.engine { log.decided(id, request, decision, logger: logger) }
             if case .accepted = decision {
                 started(event.index, at: time)
@@ -208,7 +225,8 @@ public final class Simulator {
         case .dispatch:
             dispatchPendingAt = nil
             guard let waitingRoom else { return }
-            let dispatched = waitingRoom.dispatch(now: time, engine: engine, policy: policy)
+            let dispatched = waitingRoom.dispatch(now: time, engine: engine, policy: policy,
+                                                  makeRoom: migration == nil ? nil : { self.makeRoom(for: $0, at: time, record: record) })
             if let log, let logger = log.queue {
                 logger.debug("dispatch pass: \(dispatched.count) started, \(waitingRoom.waiting.count) waiting", metadata: log.metadata)
             }
@@ -252,7 +270,17 @@ public final class Simulator {
             var resized = row(time, id, .resize, decision, nil)
             if delta < 0 { resized.vms = [] }  // the row lists VMs placed; a shrink places none
             record(resized)
+        case .consolidate:
+            consolidate(at: time, record: record)
         case .depart:
+            // Migrations stood the cluster still: its end moves by as much (bulk-synchronous: one VM stalls all).
+            if !stalled.isEmpty, stalled[Int(event.index)] > 0 {
+                let delay = stalled[Int(event.index)]
+                stalled[Int(event.index)] = 0
+                let (end, overflow) = time.addingReportingOverflow(delay)
+                queue.schedule(at: overflow ? .max : end, eventClass: EventClass.depart.rawValue, id: id, event)
+                return
+            }
             let departed = engine.release(cluster: id)
             precondition(departed != nil, "departure of cluster \(id), which is not running")
             counts.departures += 1
@@ -354,6 +382,76 @@ public final class Simulator {
         return PerformanceSummary.Intervals(efficiency: efficiency, stretch: stretch, workRunHours: hours)
     }
 
+    /// A `fragmented` rejection handed to the migration policy: the admission it
+    /// achieved after moving VMs (rows and costs recorded), or nil.
+    private func makeRoom(for request: ClusterRequest, at time: Nanoseconds, record: ((DecisionRow) -> Void)?) -> Decision? {
+        guard let migration, migration.policy.makesRoom else { return nil }
+        guard let (decision, migrations) = migration.policy.makeRoom(for: request, in: engine, placement: policy) else {
+            moves.unrescued += 1
+            return nil
+        }
+        moves.rescued += 1
+        migrated(migrations, at: time, record: record)
+        return decision
+    }
+
+    /// One consolidation pass, and the next one if anything is left to happen.
+    private func consolidate(at time: Nanoseconds, record: ((DecisionRow) -> Void)?) {
+        guard let migration, let period = migration.policy.period else { return }
+        let migrations = migration.policy.consolidate(engine)
+        moves.passes += 1
+        migrated(migrations, at: time, record: record)
+        var sources = Set(migrations.map(\.from.host))
+        sources = sources.filter(engine.isEmpty(host:))
+        moves.hostsEmptied += sources.count
+        if !migrations.isEmpty {
+            // Room for a large request may now exist on one host.
+            waitingRoom?.roomFreed()
+            requestDispatch(at: time)
+        }
+        if queue.peekKey() != nil {
+            let (next, overflow) = time.addingReportingOverflow(period)
+            if !overflow { queue.schedule(at: next, eventClass: EventClass.consolidate.rawValue, id: 0, Event(eventClass: .consolidate, index: -1)) }
+        }
+    }
+
+    /// Accounts migrations the engine made: each one's cost from the migration
+    /// model, the stall it puts on its cluster, a decision row and a log line.
+    private func migrated(_ migrations: [Migration], at time: Nanoseconds, record: ((DecisionRow) -> Void)?) {
+        guard let migration else { return }
+        let groups = engine.cloud.groups
+        // Each row shows its cluster as that move left it: the VMs as now, later moves of the batch undone.
+        var placed: [Int64: [PlacedVM]] = [:]
+        if record != nil {
+            for move in migrations.reversed() {
+                placed[move.cluster, default: engine.cluster(move.cluster)!.vms][move.vm] = move.from
+            }
+        }
+        for move in migrations {
+            let cluster = engine.cluster(move.cluster)!
+            let source = groups[Int(hostGroupOf[move.from.host])], destination = groups[Int(hostGroupOf[move.to.host])]
+            // The memory goes over the slower of the two HCAs' links; the destination's SR-IOV mode decides the addressing.
+            let cost = migration.model.cost(memoryMiB: cluster.shape.memoryMiB, dirtyMiBPerSecond: migration.dirtyMiBPerSecond,
+                                            linkGbps: min(source.hca.link.gbps, destination.hca.link.gbps), mode: destination.sriovMode,
+                                            switches: engine.cloud.subnet.switches, peers: cluster.vms.count - 1,
+                                            withVF: move.from.virtualFunction != nil)
+            let stall = move.from.virtualFunction != nil ? cost.totalSeconds : cost.downtimeSeconds
+            moves.add(cost, stall: stall)
+            if let index = requestIndex[move.cluster] {
+                stalled[Int(index)] += Nanoseconds((min(stall, LifetimeCap.seconds) * 1e9).rounded())
+            }
+            if let log, let logger = log.engine {
+                let times = "downtime \(String(format: "%.3f", cost.downtimeSeconds)) s, stalled \(String(format: "%.3f", stall)) s"
+                logger.info("cluster \(move.cluster) VM \(move.vm) migrated from host \(move.from.host) to host \(move.to.host): \(times)",
+                            metadata: log.metadata)
+            }
+            if let record {
+                placed[move.cluster]![move.vm] = move.to
+                record(DecisionRow(time: time, id: move.cluster, event: .migrate, outcome: .accepted, vms: placed[move.cluster]!, pkey: cluster.pkey))
+            }
+        }
+    }
+
     /// Schedules one dispatch pass at `time`, after every other event then, if
     /// requests are waiting: all that frees room at an instant frees it first.
     private func requestDispatch(at time: Nanoseconds) {
@@ -424,7 +522,8 @@ public final class Simulator {
                              expired: counts.rejected[.maxWait] ?? 0, peakLength: room.peakLength,
                              stillWaiting: room.waiting.count,
                              waitHours: SampleSummary(waits.map { Double($0) / 3.6e12 }))
-            })
+            },
+            migration: migration.map { moves.summary(policy: $0.policy.name) })
     }
 }
 

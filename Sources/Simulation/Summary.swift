@@ -90,6 +90,8 @@ public struct Summary: Equatable, Sendable {
     public var performance: PerformanceSummary?
     /// Nil for the default reject-on-arrival admission.
     public var queue: QueueSummary?
+    /// Nil when the run has no migration policy.
+    public var migration: MigrationSummary?
     /// Stopped before its last event (Ctrl-C): the numbers cover what ran.
     public var interrupted = false
 
@@ -148,6 +150,20 @@ public struct Summary: Equatable, Sendable {
             let beyond = Extrapolation.all.map(\.1).compactMap { name in performance.beyondData[name].flatMap { $0 > 0 ? "\(name) \($0)" : nil } }
             add("  beyond the measurements", performance.beyondDataClusters == 0 ? "none"
                 : "\(performance.beyondDataClusters) clusters (\(beyond.joined(separator: ", ")); capped where the data stop)")
+        }
+        if let migration {
+            let d = migration.downtimeSeconds
+            add("Migration (\(migration.policy))", "\(migration.migrations) migrations, \(String(format: "%.1f", migration.bytesMoved / 1_073_741_824)) GiB moved")
+            add("  admitted by defragmenting", "\(migration.rescued) (\(migration.unrescued) tries found no room)")
+            if migration.consolidationPasses > 0 {
+                add("  consolidation", "\(migration.consolidationPasses) passes, \(migration.hostsEmptied) hosts emptied")
+            }
+            if d.count > 0 {
+                add("  downtime (s) mean, p90, max", [d.mean, d.quantile(0.9), d.maximum].map(fixed3).joined(separator: ", ")
+                    + (migration.forced > 0 ? "; \(migration.forced) forced (pre-copy did not converge)" : ""))
+                add("  clusters stalled", "\(String(format: "%.2f", migration.stallSeconds / 3600)) h in all (VF detached while migrating)")
+                add("  subnet manager", "\(migration.smps) SMPs, \(migration.pathQueries) path queries")
+            }
         }
         add("Departures", "\(departures)")
         let steady = steadyConcurrency

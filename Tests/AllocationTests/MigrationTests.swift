@@ -141,3 +141,111 @@ import TestSupport
         #expect(moved > 100 && refused > 100 && drains > 10, "moved \(moved), refused \(refused), drains \(drains)")
     }
 }
+
+/// Trials taken back exactly, and the migration policies built on them.
+@Suite struct MigrationPolicyTests {
+    let first = FirstFit()
+
+    /// Random migrations on random clouds, then `rollBack`: the state is equal
+    /// to before, VF bits and record order included.
+    @Test func aTrialRollsBackExactly() {
+        var rng = TestRandom(seed: 23)
+        var undone = 0
+        for _ in 0..<60 {
+            let engine = AllocationEngine(cloud: PropertyTests.randomCloud(&rng))
+            for id in 1...Int64(12) {
+                _ = engine.admit(Fixtures.request(id, vms: Int.random(in: 1...4, using: &rng), PropertyTests.randomShape(&rng)), policy: first)
+            }
+            let before = engine.state
+            var trial = MigrationTrial()
+            for _ in 0..<10 {
+                guard let id = engine.clusterIDs.randomElement(using: &rng), let record = engine.cluster(id) else { continue }
+                let vm = Int.random(in: 0..<record.vms.count, using: &rng)
+                let host = Int.random(in: 0..<engine.hostCount, using: &rng)
+                guard host != record.vms[vm].host else { continue }
+                _ = engine.migrate(cluster: id, vm: vm, to: host, trial: &trial)
+            }
+            undone += trial.count
+            engine.rollBack(trial)
+            #expect(engine.state == before)
+        }
+        #expect(undone > 100, "only \(undone) migrations tried")
+    }
+
+    /// Host 0 has the cores but its pkey table is full (two small clusters);
+    /// host 1 has a pkey entry but not the cores: the 4-core VM is `fragmented`.
+    /// Moving one small cluster's VM to host 1 (where the new VM could not go anyway) admits it.
+    @Test func defragmentingMovesOneVMWhereTheRequestCouldNotGo() throws {
+        let engine = AllocationEngine(cloud: CloudSpec(groups: [Fixtures.group(2, cores: 8, vfs: 4, pkeyTable: 3)]))
+        for (id, vcores) in [(1, 2), (2, 2), (3, 6)] {
+            _ = engine.admit(Fixtures.request(Int64(id), vms: 1, Fixtures.shape(vcores: vcores)), policy: first)
+        }
+        #expect([1, 2, 3].map { engine.cluster(Int64($0))!.vms[0].host } == [0, 0, 1])
+        let request = Fixtures.request(4, vms: 1, Fixtures.shape(vcores: 4))
+        let state = engine.state
+        #expect(engine.admit(request, policy: first) == .rejected(.fragmented))
+        #expect(engine.state == state)
+        #expect(NoMigration().makeRoom(for: request, in: engine, placement: first) == nil)
+        let (decision, migrations) = try #require(Defragment().makeRoom(for: request, in: engine, placement: first))
+        #expect(migrations.count == 1 && migrations[0].cluster == 1 && migrations[0].from.host == 0 && migrations[0].to.host == 1)
+        guard case .accepted(_, let vms) = decision else { Issue.record("not admitted: \(decision)"); return }
+        #expect(vms.map(\.host) == [0])
+        #expect(engine.invariantViolations().isEmpty)
+    }
+
+    @Test func aDefragmentationThatCannotSucceedChangesNothing() {
+        // Host 0: two 3-core clusters (pkey table full, 2 cores free); host 1: one 7-core VM (1 core free).
+        // No VM fits the other host, so no move makes room for 2 cores.
+        let engine = AllocationEngine(cloud: CloudSpec(groups: [Fixtures.group(2, cores: 8, vfs: 4, pkeyTable: 3)]))
+        for (id, vcores) in [(1, 3), (2, 3), (3, 7)] {
+            _ = engine.admit(Fixtures.request(Int64(id), vms: 1, Fixtures.shape(vcores: vcores)), policy: first)
+        }
+        let request = Fixtures.request(9, vms: 1, Fixtures.shape(vcores: 2))
+        let state = engine.state
+        #expect(engine.admit(request, policy: first) == .rejected(.fragmented))
+        #expect(Defragment(limits: MigrationLimits(maxMigrations: 8, candidates: 2)).makeRoom(for: request, in: engine, placement: first) == nil)
+        #expect(engine.state == state)
+    }
+
+    @Test func consolidationEmptiesTheLightestHostIntoOneInUse() {
+        let engine = AllocationEngine(cloud: CloudSpec(groups: [Fixtures.group(3, cores: 8, vfs: 4)]))
+        _ = engine.admit(Fixtures.request(1, vms: 1, Fixtures.shape(vcores: 6)), policy: ReplayedPlacement(hosts: [0]))
+        _ = engine.admit(Fixtures.request(2, vms: 1, Fixtures.shape(vcores: 2)), policy: ReplayedPlacement(hosts: [1]))
+        let moves = Consolidate(every: 1).consolidate(engine)
+        #expect(moves == [Migration(cluster: 2, vm: 0, from: PlacedVM(host: 1, virtualFunction: 0), to: PlacedVM(host: 0, virtualFunction: 1))])
+        #expect(engine.isEmpty(host: 1) && engine.isEmpty(host: 2) && !engine.isDrained(host: 1))
+        // Nothing lighter is left to move into a host in use.
+        #expect(Consolidate(every: 1).consolidate(engine).isEmpty)
+        #expect(engine.invariantViolations().isEmpty)
+    }
+
+    /// Random clouds under the policies: every invariant holds after every
+    /// decision, and an admission after migrations is one the engine checked.
+    @Test func randomDefragmentationAndConsolidationKeepEveryInvariant() {
+        var rng = TestRandom(seed: 29)
+        var rescued = 0, emptied = 0
+        let policy = Defragment(limits: MigrationLimits(maxMigrations: 4, candidates: 4), period: 1)
+        for _ in 0..<60 {
+            let engine = AllocationEngine(cloud: PropertyTests.randomCloud(&rng))
+            for id in 1...Int64(60) {
+                let request = Fixtures.request(id, vms: Int.random(in: 1...3, using: &rng), PropertyTests.randomShape(&rng))
+                if engine.admit(request, policy: first) == .rejected(.fragmented) {
+                    let state = engine.state
+                    if let (decision, migrations) = policy.makeRoom(for: request, in: engine, placement: first) {
+                        guard case .accepted = decision else { Issue.record("rescued without admission"); return }
+                        #expect(!migrations.isEmpty && migrations.count <= 4)
+                        rescued += 1
+                    } else {
+                        #expect(engine.state == state)
+                    }
+                }
+                if id % 10 == 0 {
+                    emptied += policy.consolidate(engine).count
+                    if let victim = engine.clusterIDs.randomElement(using: &rng) { engine.release(cluster: victim) }
+                }
+                #expect(engine.invariantViolations().isEmpty)
+            }
+        }
+        #expect(rescued > 5 && emptied > 5, "rescued \(rescued), consolidation moves \(emptied)")
+    }
+}

@@ -42,7 +42,7 @@ import TestSupport
 
     @Test func everyParameterHasASourceAndBadFilesAreNamed() throws {
         for p in [model.maxDowntimeSeconds, model.bandwidthCapBytesPerSecond, model.maxRounds, model.vfDetachAttachSeconds,
-                  model.smpSeconds, model.pathQuerySeconds] {
+                  model.smpSeconds, model.pathQuerySeconds, model.dirtyMiBPerSecond] {
             #expect(!p.source.isEmpty)
         }
         let text = try readText(Fixtures.hardwareDirectory + "/migration.yaml")
