@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3 librsvg2-bin openssl chromium slurm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps test-deps install-packages build release demo test fuzz reproduce example-report bench clean
+.PHONY: deps test-deps install-packages build release demo test fuzz reproduce example-report walkthrough-figures bench clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
@@ -55,6 +55,10 @@ example-report: release test-deps
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2600 \
 	  --screenshot=$(CURDIR)/Reports/reference/example-report.png file://$(CURDIR)/Reports/reference/example-report.html
 	rm -f Reports/reference/example.sqlite
+
+# Every figure of the README's research walk-through, rendered by Chromium.
+walkthrough-figures: release test-deps
+	Reports/reference/walkthrough/render.sh $(CURDIR)/$(RELEASE_BIN)
 
 bench: release
 	mkdir -p Reports/benchmarks

@@ -11,6 +11,9 @@ public struct Scenario: Sendable {
     public var workload: WorkloadSpec?
     /// Reject on arrival (the default), or queue (FCFS, EASY backfilling).
     public var admission: AdmissionSpec
+    /// Share of the arrivals' span left out of the steady-state averages as warm-up
+    /// (`steadyState.warmup`, 0.1 when absent); the drain after the last arrival is always left out.
+    public var steadyWarmup: Double
     /// Whether and how running VMs move (`migration:`; absent: never).
     public var migration: MigrationSpec
     /// The network path of hpc clusters in the overhead model (`overheads.path`):
@@ -44,7 +47,7 @@ public struct ScenarioLoader: Sendable {
     /// - Parameter file: named in errors; relative paths inside resolve against its directory.
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
-        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads", "migration"])
+        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads", "migration", "steadyState"])
         let overheads = try map["overheads"]?.mapping(allowed: ["path", "profile"])
 
         let policyValue = map["policy"]
@@ -85,6 +88,7 @@ public struct ScenarioLoader: Sendable {
             cloud: cloud,
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
             admission: try map["admission"].map(parseAdmission) ?? .reject,
+            steadyWarmup: try map["steadyState"].map { try $0.mapping(allowed: ["warmup"]).required("warmup").double(atLeast: 0, atMost: 0.99) } ?? 0.1,
             migration: try map["migration"].map(parseMigration) ?? .none,
             networkPath: try overheads?["path"]?.string() ?? "sriov-ib",
             overheadProfile: try overheads?["profile"].map(OverheadProfileSpec.parse),

@@ -270,6 +270,19 @@ public struct SweepStatistics {
                 + "the runs share all their inputs (a trace replayed whole, a policy that draws nothing)"]
     }
 
+    /// Paired differences that say nothing: the same difference in every replication
+    /// (± 0), most often 0 because both settings made the same decisions there.
+    public func pairedWarnings(_ paired: [Paired]) -> [String] {
+        shown.compactMap { metric in
+            let degenerate = paired.filter { row in row.differences[metric.name].map { $0.count > 1 && $0.halfWidth == 0 } ?? false }
+            guard !degenerate.isEmpty else { return nil }
+            let zero = degenerate.allSatisfy { $0.differences[metric.name]!.mean == 0 }
+            return "paired \(metric.label) is the same in every replication at \(degenerate.count) of \(paired.count) points (± 0): "
+                + (zero ? "identical to the baseline there, so this metric cannot tell the two apart"
+                        : "a constant difference, whose interval says nothing")
+        }
+    }
+
     /// A text table: one row per point, `mean ± half-width` per metric.
     public func formatted() -> String {
         let cells = rows.map { row in shown.map { metric in row.intervals[metric.name].map { Self.interval($0) } ?? "" } }
@@ -290,7 +303,7 @@ public struct SweepStatistics {
         var lines = ["Paired differences against \(key)=\(value) (same replication, same seed):"]
         lines += table(paired.map(\.settings), counts: paired.map { $0.differences.values.first?.count ?? 0 }, cells: cells)
         lines.append("(this point minus the baseline, replication by replication; * : the 95% interval excludes 0)")
-        return lines.joined(separator: "\n")
+        return (lines + pairedWarnings(paired).map { "warning: " + $0 }).joined(separator: "\n")
     }
 
     /// Columns as wide as their widest cell: the keys' values left-aligned, then n, then the metrics.

@@ -37,13 +37,13 @@ public struct Run {
     ///   - policy: overrides the scenario's `policy`.
     ///   - seed: overrides the scenario's `seed`.
     ///   - horizon: keep only arrivals up to this time (a short run of a long workload).
-    ///   - steadyState: the warm-up rule of the steady-state averages.
+    ///   - steadyState: the warm-up rule of the steady-state averages (nil: the scenario's `steadyState.warmup`).
     ///   - segment: replay only this segment of the workload's arrival span (`Workload.segment`).
     public init(scenario: Scenario, workload: Workload? = nil, policy: String? = nil, seed: UInt64? = nil,
-                horizon: Nanoseconds? = nil, steadyState: SteadyStateRule = .standard,
+                horizon: Nanoseconds? = nil, steadyState: SteadyStateRule? = nil,
                 segment: (index: Int, count: Int)? = nil) throws {
         self.scenario = scenario
-        self.steadyState = steadyState
+        self.steadyState = steadyState ?? SteadyStateRule(warmup: scenario.steadyWarmup)
         self.seed = seed ?? scenario.seed
         policyName = policy ?? scenario.policy
         if let problem = PolicyReference.validate(policyName, names: PlacementPolicies.names) {

@@ -37,6 +37,8 @@ struct OperatorOptions: ParsableArguments {
 
     @OptionGroup var hardware: HardwareOptions
     @OptionGroup var remote: RemoteOptions
+    /// With --scenario, on the first command: the cloud is recorded with these keys set.
+    @OptionGroup var settings: ScenarioSettings
 
     func validate() throws {
         if let backend, !["simulated", "connectx"].contains(backend) {
@@ -52,12 +54,16 @@ struct OperatorOptions: ParsableArguments {
             guard let scenario else { throw OperatorError("\(state) is new: give the cloud with --scenario S.yaml") }
             let kind = backend ?? "simulated"
             let discovered = kind == "connectx" ? try ConnectXBackend.discoverHosts(sysfsRoot: sysfsRoot ?? "/") : nil
-            let yaml: String
+            var yaml: String
             do { yaml = try String(contentsOfFile: scenario, encoding: .utf8) } catch {
                 throw OperatorError("\(scenario): cannot read: \(error.localizedDescription)")
             }
+            let parsed = try settings.parsed(file: scenario)
+            if !parsed.isEmpty { yaml = try ScenarioOverride.apply(parsed, to: yaml, file: scenario) }
             try Operator.initialize(state: database, scenarioYAML: yaml, scenarioFile: URL(fileURLWithPath: scenario).standardizedFileURL.path,
                                     catalog: catalog, discovered: discovered, backend: kind, partitions: partitions)
+        } else if !settings.values.isEmpty {
+            throw OperatorError("--set changes the cloud, which \(state) fixed at its first command; start a new state for another cloud", kind: .refused)
         }
         let kind = try database.meta("backend") ?? "simulated"
         if let backend, backend != kind { throw OperatorError("\(state) drives the \(kind) backend; start a new state for \(backend)") }
@@ -427,7 +433,7 @@ struct HostCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            guard plan else { return try HostCommand.setDrained(options, host, true) }
+            guard plan else { return try HostCommand.setDrained(options, host, true, json: output.json) }
             try operating {
                 guard !options.remote.isRemote else { throw OperatorError("--plan reads the state database: run it on the controller (no --controller)", kind: .refused) }
                 let steps = try options.makeOperator().drainPlan(host: host)
@@ -445,17 +451,20 @@ struct HostCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Return a drained host to service.")
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
+        @OptionGroup var output: JSONOption
 
-        func run() throws { try HostCommand.setDrained(options, host, false) }
+        func run() throws { try HostCommand.setDrained(options, host, false, json: output.json) }
     }
 
-    static func setDrained(_ options: OperatorOptions, _ host: String, _ drained: Bool) throws {
+    /// Prints the host as recorded afterwards: a line, or with `json` its inventory entry.
+    static func setDrained(_ options: OperatorOptions, _ host: String, _ drained: Bool, json: Bool) throws {
         try operating {
             if options.remote.isRemote {
                 let name = host.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? host
                 return try options.remote.call(.POST, "/v1/hosts/\(name)/\(drained ? "drain" : "undrain")", json: true)
             }
             let entry = try options.makeOperator().setDrained(host: host, drained)
+            if json { return try printJSON(entry) }
             print("host \(terminalSafe(entry.name)): \(drained ? "drained" : "in service")")
         }
     }

@@ -21,11 +21,11 @@ struct RunOptions: ParsableArguments {
                                valueName: "H"))
     var horizon: Double?
 
-    @Option(help: ArgumentHelp("Warm-up share of the arrivals' span left out of the steady-state averages, 0 to below 1 (default 0.1); the drain after the last arrival is always left out.",
+    @Option(help: ArgumentHelp("Warm-up share of the arrivals' span left out of the steady-state averages, 0 to below 1 (default: the scenario's steadyState.warmup, else 0.1; sweep and capacity take --set steadyState.warmup=F); the drain after the last arrival is always left out.",
                                valueName: "F"))
-    var warmup: Double = SteadyStateRule.standard.warmup
+    var warmup: Double?
 
-    var steadyState: SteadyStateRule { SteadyStateRule(warmup: warmup) }
+    var steadyState: SteadyStateRule? { warmup.map { SteadyStateRule(warmup: $0) } }
 
     @Option(help: ArgumentHelp("Log these categories to stderr: engine (each decision), queue (queued, started, expired), policy (each VM's answer), or all.",
                                valueName: "C1,C2"))
@@ -65,7 +65,7 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         try checkHorizon(horizon)
-        guard warmup >= 0 && warmup < 1 else { throw ValidationError("--warmup must be a share from 0 to below 1, got \(warmup)") }
+        if let warmup, !(warmup >= 0 && warmup < 1) { throw ValidationError("--warmup must be a share from 0 to below 1, got \(warmup)") }
         if let policy, let problem = PolicyReference.validate(policy, names: PlacementPolicies.names) { throw ValidationError(problem) }
         guard logCategories != nil else {
             throw ValidationError("--log must list engine, queue, policy or all, separated by commas, got '\(log ?? "")'")

@@ -252,7 +252,7 @@ struct SweepJSON: Encodable {
             Point(point: row.point, settings: row.settings, replications: row.differences.values.first?.count ?? 0,
                   metrics: unscaled(row.differences, paired: true))
         }
-        warnings = statistics.warnings
+        warnings = statistics.warnings + (paired.map(statistics.pairedWarnings) ?? [])
     }
 }
 

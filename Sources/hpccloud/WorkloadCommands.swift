@@ -16,6 +16,11 @@ struct Scenarios: ParsableCommand {
     var dir: String?
 
     @OptionGroup var hardware: HardwareOptions
+    @OptionGroup var output: JSONOption
+
+    struct Entry: Encodable {
+        var file: String, name: String, hosts: Int, workload: String, admission: String, migration: String, description: String?
+    }
 
     func run() throws {
         try reportingInputErrors {
@@ -24,6 +29,13 @@ struct Scenarios: ParsableCommand {
                 searchFrom: toolSearchStarts(), flag: "--dir")
             let loader = ScenarioLoader(catalog: try hardware.catalog(scenarioPath: directory + "/"), policies: PlacementPolicies.names)
             let scenarios = try ScenarioLibrary.load(directory: directory, loader: loader)
+            if output.json {
+                return try printJSON(scenarios.map { scenario in
+                    Entry(file: URL(fileURLWithPath: scenario.file).lastPathComponent, name: scenario.name, hosts: scenario.cloud.hostCount,
+                          workload: workloadKind(scenario.workload), admission: scenario.admission.mode.rawValue,
+                          migration: scenario.migration.policy.rawValue, description: scenario.description)
+                })
+            }
             print("Scenarios in \(directory)\n")
             for scenario in scenarios {
                 let file = URL(fileURLWithPath: scenario.file).lastPathComponent

@@ -25,6 +25,32 @@ import TestSupport
         let start = try #require(metrics["steadyStart"]), end = try #require(metrics["steadyEnd"])
         #expect(start > 0 && start < end && metrics["physicalCores.steadyAverage"] != nil)
         #expect(table.stdout.contains("arrivals after a 20% warm-up"))
+        // The same warm-up as a scenario key, which sweep and capacity take through --set.
+        let keyed = try self.object(try Tool.run(["simulate", "Workloads/swf-lublin-mixed.yaml", "--horizon", "50", "--no-db", "--set", "seed=9",
+                                             "--set", "steadyState.warmup=0.2", "--json"]))
+        #expect((keyed["metrics"] as? [String: Double])?["steadyStart"] == start)
+        let bad = try Tool.run(["simulate", "--set", "steadyState.warmup=1.5", "--no-db"])
+        #expect(bad.status == 2 && bad.stderr.contains("steadyState.warmup"), "\(bad.stderr)")
+    }
+
+    @Test func theScenarioLibraryAndDrainingSpeakJSON() throws {
+        let library = try #require(try JSONSerialization.jsonObject(with: Data(try Tool.run(["scenarios", "--json"]).stdout.utf8)) as? [[String: Any]])
+        let defrag = try #require(library.first { $0["file"] as? String == "swf-lublin-defrag.yaml" })
+        #expect(defrag["hosts"] as? Int == 32 && defrag["migration"] as? String == "defragment" && defrag["admission"] as? String == "reject")
+        let dir = try Fixtures.scratchDirectory("cli-json")
+        let state = ["--state", dir + "/rehearsal.sqlite", "--hardware", Fixtures.hardwareDirectory]
+        // --set on the first operator command records the cloud with it; later, it is refused.
+        let created = try Tool.run(["cluster", "create", "--tenant", "alice", "--vms", "1", "--vcores", "2",
+                                    "--scenario", "Workloads/seed-testbed.yaml", "--set", "hosts[0].count=3"] + state)
+        #expect(created.status == 0, "\(created.stderr)")
+        let hosts = try #require(try JSONSerialization.jsonObject(with: Data(try Tool.run(["host", "list", "--json"] + state).stdout.utf8)) as? [Any])
+        #expect(hosts.count == 3)
+        let again = try Tool.run(["host", "list", "--set", "hosts[0].count=5"] + state)
+        #expect(again.status == 3 && again.stderr.contains("fixed at its first command"), "\(again.stderr)")
+        let drained = try object(try Tool.run(["host", "drain", "sim2", "--json"] + state))
+        #expect(drained["name"] as? String == "sim2" && drained["drained"] as? Bool == true)
+        let undrained = try object(try Tool.run(["host", "undrain", "sim2", "--json"] + state))
+        #expect(undrained["drained"] as? Bool == false)
     }
 
     @Test func limitsAndWorkloadStatsInJSONCarryMemory() throws {

@@ -122,5 +122,13 @@ import TestSupport
         let copies = SweepStatistics([run("a", 0, 0.5), run("a", 1, 0.5)], keys: ["policy"])
         #expect(copies.warnings.first?.contains("replications are identical at 1 of 1 points") == true)
         #expect(copies.formatted().contains("warning: replications are identical"))
+        // Paired: b equals a in every replication (its own intervals are wide): the difference says nothing.
+        let same = SweepStatistics([run("a", 0, 0.5), run("a", 1, 0.7), run("b", 0, 0.5), run("b", 1, 0.7)], keys: ["policy"])
+        #expect(same.warnings.isEmpty)
+        let warnings = same.pairedWarnings(try same.paired(against: "policy", "a", file: "test"))
+        #expect(warnings == ["paired accepted % is the same in every replication at 1 of 1 points (± 0): "
+                             + "identical to the baseline there, so this metric cannot tell the two apart"])
+        #expect(try same.formattedPaired(against: "policy", "a", file: "test").hasSuffix("warning: " + warnings[0]))
+        #expect(statistics.pairedWarnings(paired).first?.contains("a constant difference") == true)
     }
 }
