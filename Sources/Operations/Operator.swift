@@ -31,8 +31,10 @@ public struct RecordedVM: Equatable, Sendable, Codable {
     public var host: Int
     public var vf: Int?
     public var guid: UInt64?
-    /// `active`, `retiring` (its VF is to be detached) or `detached` (the VF
-    /// maps nothing; the host may still hold the pkey until the subnet manager drops it).
+    /// `active`, `incoming` (a migration's destination: attached before the source
+    /// VM moves, held but not one of the cluster's VMs), `retiring` (its VF is to be
+    /// detached) or `detached` (the VF maps nothing; the host may still hold the pkey
+    /// until the subnet manager drops it).
     public var status: String
 
     public init(seq: Int, host: Int, vf: Int?, guid: UInt64?, status: String) {
@@ -318,7 +320,8 @@ public final class Operator {
         var slots: [(Int, SlotHold)] = []
         for vm in cluster.vms where vm.status != "active" {
             let entry = cluster.pkey != nil && entryHeld.insert(vm.host).inserted
-            slots.append((vm.seq, SlotHold(host: vm.host, virtualFunction: vm.status == "retiring" ? vm.vf : nil, pkeyEntry: entry)))
+            let holdsVF = vm.status == "retiring" || vm.status == "incoming"
+            slots.append((vm.seq, SlotHold(host: vm.host, virtualFunction: holdsVF ? vm.vf : nil, pkeyEntry: entry)))
         }
         return (cluster.status == "active" ? nil : cluster.pkey, slots)
     }

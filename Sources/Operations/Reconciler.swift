@@ -83,7 +83,7 @@ extension Operator {
             for vm in cluster.vms where vm.host >= 0 && vm.host < desires.count {
                 guard let vf = vm.vf else { continue }
                 switch vm.status {
-                case "active":
+                case "active", "incoming":  // incoming: a migration's destination, attached before the source is detached
                     if let pkey = cluster.pkey, let guid = vm.guid { desires[vm.host].attached[vf] = .init(pkey: pkey, guid: guid) }
                     if let pkey = cluster.pkey { desires[vm.host].portPKeys.insert(pkey) }
                 case "retiring":

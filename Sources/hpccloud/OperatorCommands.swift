@@ -426,23 +426,52 @@ struct HostCommand: ParsableCommand {
             state and with the scenario's policy, where each VM on the host would go to
             empty it (cluster, tenant, VM, source host and VF, destination host and VF),
             or names the first VM no other host takes and the rule that stops it.
+            With --migrate, the host is drained and emptied: each VM in turn is recorded
+            at its destination beside its source, the destination VF is attached (the
+            subnet manager told first), the --hook command moves the VM (memory copy and
+            switch to the new VF; it gets the move in HPCCLOUD_CLUSTER, _TENANT, _VM,
+            _GUID, _PKEY, _FROM_HOST, _FROM_VF, _TO_HOST, _TO_VF), and only then is the
+            source VF unmapped and the move recorded. A failed attach or hook leaves the
+            VM where it was (its destination VF detached) and stops the drain (exit 1).
             """)
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
         @Flag(help: "Show the migrations that would empty the host; change nothing.") var plan = false
+        @Flag(help: "Drain the host and migrate every VM off it, destination first.") var migrate = false
+        @Option(help: ArgumentHelp("With --migrate: the hypervisor's migration command (run by /bin/sh per VM); none: the VFs and partitions move, the memory is someone else's.",
+                                   valueName: "CMD")) var hook: String?
+        @Option(help: ArgumentHelp("With --migrate: seconds to wait for the subnet manager to program each port.", valueName: "S")) var wait: Double = 60
         @OptionGroup var output: JSONOption
 
+        func validate() throws {
+            if plan && migrate { throw ValidationError("--plan and --migrate exclude each other") }
+            if hook != nil && !migrate { throw ValidationError("--hook needs --migrate") }
+            guard wait >= 0 && wait <= 3600 else { throw ValidationError("--wait must be 0 to 3600 seconds") }
+        }
+
         func run() throws {
+            if migrate {
+                return try operating {
+                    guard !options.remote.isRemote else { throw OperatorError("--migrate drives the hosts: run it on the controller (no --controller)", kind: .refused) }
+                    let moves = try options.makeOperator().drain(host: host, hook: hook, wait: wait)
+                    if output.json { try printJSON(moves) } else {
+                        print("Drained \(terminalSafe(host)); \(moves.filter { $0.outcome == "moved" }.count) of \(moves.count) VM\(moves.count == 1 ? "" : "s") moved:")
+                        for m in moves {
+                            print("  " + HostCommand.describe(m.move) + ": \(m.outcome)" + (m.detail.map { " (\(terminalSafe($0)))" } ?? ""))
+                        }
+                    }
+                    if let failed = moves.first(where: { $0.outcome != "moved" }) {
+                        throw OperatorError("cluster \(failed.move.cluster) VM \(failed.move.vm) did not move: \(failed.detail ?? "")", kind: .environment)
+                    }
+                }
+            }
             guard plan else { return try HostCommand.setDrained(options, host, true, json: output.json) }
             try operating {
                 guard !options.remote.isRemote else { throw OperatorError("--plan reads the state database: run it on the controller (no --controller)", kind: .refused) }
                 let steps = try options.makeOperator().drainPlan(host: host)
                 if output.json { return try printJSON(steps) }
                 print("Draining \(terminalSafe(host)) moves \(steps.count) VM\(steps.count == 1 ? "" : "s") (nothing changed):")
-                for s in steps {
-                    print("  cluster \(s.cluster) (\(terminalSafe(s.tenant))) VM \(s.vm): \(terminalSafe(s.fromHost))"
-                          + (s.fromVF.map { " VF \($0)" } ?? "") + " -> \(terminalSafe(s.toHost))" + (s.toVF.map { " VF \($0)" } ?? ""))
-                }
+                for step in steps { print("  " + HostCommand.describe(step)) }
             }
         }
     }
@@ -454,6 +483,12 @@ struct HostCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws { try HostCommand.setDrained(options, host, false, json: output.json) }
+    }
+
+    /// `cluster 1 (alice) VM 0: sim0 VF 0 -> sim1 VF 2`, every name terminal-safe.
+    static func describe(_ step: PlannedMigration) -> String {
+        "cluster \(step.cluster) (\(terminalSafe(step.tenant))) VM \(step.vm): \(terminalSafe(step.fromHost))" + (step.fromVF.map { " VF \($0)" } ?? "")
+            + " -> \(terminalSafe(step.toHost))" + (step.toVF.map { " VF \($0)" } ?? "")
     }
 
     /// Prints the host as recorded afterwards: a line, or with `json` its inventory entry.

@@ -163,11 +163,51 @@ import TestSupport
             sm = StandInSM(path: directory + "/partitions.conf", models: mlx4)
         }
 
-        func op() throws -> Operator {
+        func op(watch: ((Backend) -> Backend)? = nil) throws -> Operator {
             let ip = FakeIPLink(mlx5)
-            return try Operator(state: state, catalog: try Fixtures.catalog(),
-                                backend: ConnectXBackend(sysfsFor: { self.fakes[$0.index] }, ipFor: { _ in ip }), subnetManager: sm)
+            let backend = ConnectXBackend(sysfsFor: { self.fakes[$0.index] }, ipFor: { _ in ip })
+            return try Operator(state: state, catalog: try Fixtures.catalog(), backend: watch?(backend) ?? backend, subnetManager: sm)
         }
+    }
+
+    /// `host drain --migrate` on fake ConnectX-3 and ConnectX-6 sysfs trees: each
+    /// VM's new VF maps its pkey and GUID before the hook runs, the old one maps
+    /// nothing and has no GUID after, and no VF ever maps another tenant's pkey.
+    @Test func drainingMovesVFGUIDAndPKeyDestinationFirst() throws {
+        let lab = try Lab()
+        let log = try Fixtures.scratchDirectory("connectx-hooks") + "/hooks.log"
+        var watch: IsolationWatch?
+        let op = try lab.op { backend in
+            let hosts = (try? lab.op().hosts) ?? []
+            watch = IsolationWatch(backend, state: lab.state, hosts: hosts, hookLog: log)
+            return watch!
+        }
+        let a = try op.create(ClusterSpec(tenant: "alice", vms: 2, vcores: 2, memoryGiB: 1, kind: .hpc, pinning: .fixed))
+        let b = try op.create(ClusterSpec(tenant: "bob", vms: 1, vcores: 2, memoryGiB: 1, kind: .hpc, pinning: .fixed))
+        #expect(a.vms.map(\.host) == [0, 0] && b.vms.map(\.host) == [0])
+        #expect(try op.apply(wait: 1).converged)
+        let moves = try op.drain(host: "host0", hook: "echo \"$HPCCLOUD_TO_HOST $HPCCLOUD_TO_VF $HPCCLOUD_GUID\" >> '\(log)'", wait: 1)
+        #expect(moves.map(\.outcome) == ["moved", "moved", "moved"], "\(moves)")
+        #expect(watch!.violations.isEmpty, "\(watch!.violations)")
+        for (k, move) in moves.enumerated() {
+            let attach = try #require(watch!.changes.first { $0.change == "attach \(move.move.toHost) \(move.move.toVF!)" })
+            let detach = try #require(watch!.changes.first { $0.change == "detach host0 \(move.move.fromVF!)" })
+            #expect(attach.hooksBefore == k && detach.hooksBefore == k + 1, "move \(k): \(watch!.changes)")
+        }
+        // host 0's VFs map nothing and carry no GUID; the destinations carry the VMs' GUIDs in their partitions.
+        let h0 = lab.mlx4[0]
+        for vf in 0..<4 { #expect(h0.map(vf: vf).allSatisfy { $0 == "none" } && h0.aliasGUID(vf: vf) == ~0) }
+        let loaded = try op.snapshot()
+        for cluster in loaded.clusters {
+            for vm in cluster.activeVMs {
+                let have = try op.backend.actual(op.hosts[vm.host]).vfs[vm.vf!]
+                guard case .attached(let pkey, let guid, _)? = have else { Issue.record("VF \(vm.vf!) of \(vm.host): \(String(describing: have))"); continue }
+                #expect((pkey ?? cluster.pkey) == cluster.pkey && guid == vm.guid)
+            }
+        }
+        let text = try lab.sm.read() ?? ""
+        #expect(!text.contains("0x0002c90300a10001=full"), "host 0's port left every tenant partition: \(text)")
+        #expect(try op.plan().changes.isEmpty)
     }
 
     @Test func createResizeDeleteUnreachableAndReboot() throws {

@@ -51,6 +51,13 @@ import TestSupport
         #expect(drained["name"] as? String == "sim2" && drained["drained"] as? Bool == true)
         let undrained = try object(try Tool.run(["host", "undrain", "sim2", "--json"] + state))
         #expect(undrained["drained"] as? Bool == false)
+        // Emptying sim0 by live migration: the hook sees the VM's GUID; a failing hook exits 1 and the VM stays.
+        let migrated = try Tool.run(["host", "drain", "sim0", "--migrate", "--wait", "1", "--hook", "test -n \"$HPCCLOUD_GUID\"", "--json"] + state)
+        let moves = try #require(try JSONSerialization.jsonObject(with: Data(migrated.stdout.utf8)) as? [[String: Any]], "\(migrated.stderr)")
+        #expect(migrated.status == 0 && moves.count == 1 && moves[0]["outcome"] as? String == "moved")
+        #expect((moves[0]["move"] as? [String: Any])?["fromHost"] as? String == "sim0")
+        let stuck = try Tool.run(["host", "drain", "sim1", "--migrate", "--wait", "1", "--hook", "exit 7"] + state)
+        #expect(stuck.status == 1 && stuck.stderr.contains("the migration hook failed (exit 7)"), "\(stuck.stdout)\(stuck.stderr)")
     }
 
     @Test func limitsAndWorkloadStatsInJSONCarryMemory() throws {

@@ -338,3 +338,66 @@ final class Mutex<Value>: @unchecked Sendable {
         #expect(try mine.create(lab.spec("dave", vms: 1)).vms.map(\.host) != [0], "the drain from the other connection is seen")
     }
 }
+
+/// Live migration by the operator: `host drain --migrate` on the simulated backend,
+/// with tenant isolation checked after every change to a VF.
+@Suite struct OperatorMigrationTests {
+    func watched(_ lab: Rehearsal, hookLog: String) throws -> (Operator, IsolationWatch) {
+        let hosts = try lab.op().hosts
+        let watch = IsolationWatch(SimulatedBackend(state: lab.state), state: lab.state, hosts: hosts, hookLog: hookLog)
+        let op = try Operator(state: lab.state, catalog: try Fixtures.catalog(), backend: watch,
+                              subnetManager: SimulatedSubnetManager(path: lab.partitions, state: lab.state), actor: "tester")
+        return (op, watch)
+    }
+
+    @Test func drainingMovesEachVMDestinationFirstAndKeepsEveryTenantIsolated() throws {
+        let lab = try Rehearsal()
+        let log = lab.directory + "/hooks.log"
+        let (op, watch) = try watched(lab, hookLog: log)
+        let a = try op.create(lab.spec("alice", vms: 2)), b = try op.create(lab.spec("bob", vms: 1))
+        #expect(a.vms.map(\.host) == [0, 0] && b.vms.map(\.host) == [0])
+        #expect(try op.apply(wait: 1).converged)
+        let hook = "echo \"$HPCCLOUD_CLUSTER $HPCCLOUD_VM $HPCCLOUD_FROM_HOST/$HPCCLOUD_FROM_VF $HPCCLOUD_TO_HOST/$HPCCLOUD_TO_VF $HPCCLOUD_GUID\" >> '\(log)'"
+        let moves = try op.drain(host: "sim0", hook: hook, wait: 1)
+        #expect(moves.map(\.outcome) == ["moved", "moved", "moved"] && moves.allSatisfy { $0.move.toHost != "sim0" })
+        #expect(watch.violations.isEmpty, "\(watch.violations)")
+        // Destination first: the k-th move's VF was attached before the k-th hook ran, its source detached after.
+        for (k, move) in moves.enumerated() {
+            let attach = try #require(watch.changes.first { $0.change == "attach \(move.move.toHost) \(move.move.toVF!)" })
+            let detach = try #require(watch.changes.first { $0.change == "detach \(move.move.fromHost) \(move.move.fromVF!)" })
+            #expect(attach.hooksBefore == k && detach.hooksBefore == k + 1, "move \(k): \(watch.changes)")
+        }
+        let hooks = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(hooks.first == "1 0 sim0/0 \(moves[0].move.toHost)/\(moves[0].move.toVF!) 0x0200000000000001", "\(hooks)")
+        // The records: every VM at its destination with its GUID and index; host 0 empty, drained, converged.
+        let loaded = try op.snapshot()
+        #expect(loaded.clusters.flatMap(\.vms).allSatisfy { $0.status == "active" && $0.host != 0 })
+        #expect(loaded.clusters[0].vms.map(\.guid) == a.vms.map(\.guid) && loaded.clusters[0].vms.map(\.seq) == [0, 1])
+        #expect(loaded.engine.usage(host: 0).usedVFs == 0 && loaded.engine.isDrained(host: 0) && loaded.engine.invariantViolations().isEmpty)
+        #expect(try lab.hardware(0).vfs.values.allSatisfy { $0 == .detached })
+        #expect(try op.plan().changes.isEmpty)
+        #expect(try op.operations().filter { $0["action"] == "migrate" }.count == 6, "each move audited when decided and when done")
+    }
+
+    @Test func aFailedHookLeavesTheVMWhereItWasAndARefusalChangesNothing() throws {
+        let lab = try Rehearsal()
+        let (op, watch) = try watched(lab, hookLog: lab.directory + "/none.log")
+        let a = try op.create(lab.spec("alice", vms: 1))
+        #expect(try op.apply(wait: 1).converged)
+        let failed = try op.migrate(cluster: a.clusterID!, vm: 0, to: "sim1", hook: "exit 3", wait: 1)
+        #expect(failed.outcome == "failed" && failed.detail == "the migration hook failed (exit 3)")
+        #expect(watch.violations.isEmpty, "\(watch.violations)")
+        let loaded = try op.snapshot()
+        #expect(loaded.clusters[0].vms.map(\.host) == [0] && loaded.clusters[0].vms.map(\.status) == ["active"], "the destination's row is gone")
+        #expect(try lab.hardware(1).vfs.values.allSatisfy { $0 == .detached } && (try op.plan().changes.isEmpty))
+        // The vSwitch host takes it (its VF joins the partition by the VM's GUID); a host without room refuses, recording nothing.
+        let moved = try op.migrate(cluster: a.clusterID!, vm: 0, to: "sim3", hook: nil, wait: 1)
+        #expect(moved.outcome == "moved" && watch.violations.isEmpty)
+        #expect(try op.desiredPartitionsText()?.contains("hpccloud_c1=0x0001, ipoib : 0x0200000000000001=full ;") == true)
+        _ = try op.create(lab.spec("bob", vms: 4, vcores: 2))
+        let before = try op.snapshot().clusters
+        #expect(throws: OperatorError.self) { try op.migrate(cluster: a.clusterID!, vm: 0, to: "sim0", hook: nil, wait: 1) }
+        #expect(try op.snapshot().clusters == before)
+        #expect(try op.operations().last?["outcome"] == "refused")
+    }
+}
