@@ -89,7 +89,7 @@ public struct ScenarioLoader: Sendable {
             workload: try map["workload"].map { try parseWorkload($0, scenarioFile: file) },
             admission: try map["admission"].map(parseAdmission) ?? .reject,
             steadyWarmup: try map["steadyState"].map { try $0.mapping(allowed: ["warmup"]).required("warmup").double(atLeast: 0, atMost: 0.99) } ?? 0.1,
-            migration: try map["migration"].map(parseMigration) ?? .none,
+            migration: try map["migration"].map { try parseMigration($0, hostCount: cloud.hostCount) } ?? .none,
             networkPath: try overheads?["path"]?.string() ?? "sriov-ib",
             overheadProfile: try overheads?["profile"].map(OverheadProfileSpec.parse),
             hardwareDirectory: catalog.directory,

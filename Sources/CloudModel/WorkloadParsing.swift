@@ -185,12 +185,7 @@ extension ScenarioLoader {
         var spec = AdmissionSpec(mode: try choice(try map.required("mode"), AdmissionSpec.Mode.self))
         if let wait = map["maxWaitHours"] {
             guard spec.mode != .reject else { throw wait.error("a maximum wait needs a queue (mode fcfs or easy)") }
-            let text = try wait.scalarText(expecting: "hours")
-            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0,
-                  seconds <= Nanoseconds(WorkloadBounds.hours.upperBound) * Units.nanosecondsPerSecond else {
-                throw wait.error("expected a number of hours in (0, \(Int(WorkloadBounds.hours.upperBound))], got '\(text)'")
-            }
-            spec.maxWait = seconds * 3600
+            spec.maxWait = try hours(wait)
         }
         if let depth = map["backfillDepth"] {
             guard spec.mode == .easy else { throw depth.error("a backfill depth needs mode easy") }
@@ -199,22 +194,37 @@ extension ScenarioLoader {
         return spec
     }
 
-    func parseMigration(_ value: YAMLValue) throws -> MigrationSpec {
-        let map = try value.mapping(allowed: ["policy", "maxMigrations", "candidates", "periodHours", "dirtyMiBPerSecond"])
+    /// A duration in hours, exact to the nanosecond: (0, 10 years], or [0, ...] with `zero`.
+    func hours(_ value: YAMLValue, zero: Bool = false) throws -> Nanoseconds {
+        let text = try value.scalarText(expecting: "hours")
+        let limit = Int(WorkloadBounds.hours.upperBound)
+        guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0 || (zero && seconds == 0),
+              seconds <= Nanoseconds(limit) * Units.nanosecondsPerSecond else {
+            throw value.error("expected a number of hours in \(zero ? "[" : "(")0, \(limit)], got '\(text)'")
+        }
+        return seconds * 3600
+    }
+
+    /// `migration:`; `hostCount` bounds the maintenance windows' hosts.
+    func parseMigration(_ value: YAMLValue, hostCount: Int) throws -> MigrationSpec {
+        let map = try value.mapping(allowed: ["policy", "maxMigrations", "candidates", "periodHours", "dirtyMiBPerSecond", "maintenance"])
         var spec = MigrationSpec(policy: try choice(try map.required("policy"), MigrationSpec.Policy.self))
         if let count = map["maxMigrations"] { spec.maxMigrations = try count.int(in: 1...10_000, what: "a number of migrations") }
         if let count = map["candidates"] { spec.candidates = try count.int(in: 1...1_000_000, what: "a number of hosts") }
         if let period = map["periodHours"] {
-            let text = try period.scalarText(expecting: "hours")
-            guard let seconds = Units.nanoseconds(fromSeconds: Substring(text.trimmingSpaces)), seconds > 0,
-                  seconds <= Nanoseconds(WorkloadBounds.hours.upperBound) * Units.nanosecondsPerSecond else {
-                throw period.error("expected a number of hours in (0, \(Int(WorkloadBounds.hours.upperBound))], got '\(text)'")
-            }
-            spec.period = seconds * 3600
+            spec.period = try hours(period)
         } else if spec.policy.consolidates {
             throw value.error("policy \(spec.policy.rawValue) needs 'periodHours' (how often a consolidation pass runs)")
         }
         if let rate = map["dirtyMiBPerSecond"] { spec.dirtyMiBPerSecond = try rate.double(atLeast: 0, atMost: 1e7) }
+        if let windows = map["maintenance"] {
+            spec.maintenance = try windows.sequence().map { entry in
+                let window = try entry.mapping(allowed: ["host", "atHours", "forHours"])
+                return MigrationSpec.Maintenance(host: try window.required("host").int(in: 0...(hostCount - 1), what: "a host index"),
+                                                 start: try hours(try window.required("atHours"), zero: true),
+                                                 length: try hours(try window.required("forHours")))
+            }
+        }
         return spec
     }
 

@@ -259,14 +259,31 @@ public struct MigrationSpec: Hashable, Sendable {
     public var period: Nanoseconds?
     /// The VMs' memory dirty rate in pre-copy; nil: `Hardware/migration.yaml`'s.
     public var dirtyMiBPerSecond: Double?
+    /// Hosts taken out for maintenance: drained and emptied by migration at `start`, back after `length`.
+    public var maintenance: [Maintenance] = []
+
+    public struct Maintenance: Hashable, Sendable {
+        public var host: Int
+        /// From the run's first arrival.
+        public var start: Nanoseconds
+        public var length: Nanoseconds
+
+        public init(host: Int, start: Nanoseconds, length: Nanoseconds) {
+            self.host = host
+            self.start = start
+            self.length = length
+        }
+    }
 
     public static let none = MigrationSpec(policy: .none)
 
-    public init(policy: Policy, maxMigrations: Int = 4, candidates: Int = 16, period: Nanoseconds? = nil, dirtyMiBPerSecond: Double? = nil) {
+    public init(policy: Policy, maxMigrations: Int = 4, candidates: Int = 16, period: Nanoseconds? = nil, dirtyMiBPerSecond: Double? = nil,
+                maintenance: [Maintenance] = []) {
         self.policy = policy
         self.maxMigrations = maxMigrations
         self.candidates = candidates
         self.period = period
         self.dirtyMiBPerSecond = dirtyMiBPerSecond
+        self.maintenance = maintenance
     }
 }

@@ -231,7 +231,8 @@ public final class RunRecorder {
                   ("migration.unrescued", Double(g.unrescued)), ("migration.hostsEmptied", Double(g.hostsEmptied)),
                   ("migration.gib", g.bytesMoved / 1_073_741_824), ("migration.stallHours", g.stallSeconds / 3600),
                   ("migration.smps", Double(g.smps)), ("migration.pathQueries", Double(g.pathQueries)),
-                  ("migration.forced", Double(g.forced))]
+                  ("migration.forced", Double(g.forced)), ("migration.maintenance.emptied", Double(g.maintenanceEmptied)),
+                  ("migration.maintenance.blocked", Double(g.maintenanceBlocked))]
             if g.downtimeSeconds.count > 0 {
                 m += [("migration.downtime.mean", g.downtimeSeconds.mean), ("migration.downtime.max", g.downtimeSeconds.maximum)]
             }

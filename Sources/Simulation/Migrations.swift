@@ -9,11 +9,15 @@ public struct MigrationSetup {
     public var model: MigrationModel
     /// The VMs' memory dirty rate during pre-copy (the scenario's, else the model's).
     public var dirtyMiBPerSecond: Double
+    /// Hosts taken out for maintenance (`migration.maintenance`).
+    public var maintenance: [MigrationSpec.Maintenance]
 
-    public init(policy: any MigrationPolicy, model: MigrationModel, dirtyMiBPerSecond: Double? = nil) {
+    public init(policy: any MigrationPolicy, model: MigrationModel, dirtyMiBPerSecond: Double? = nil,
+                maintenance: [MigrationSpec.Maintenance] = []) {
         self.policy = policy
         self.model = model
         self.dirtyMiBPerSecond = dirtyMiBPerSecond ?? model.dirtyMiBPerSecond.value
+        self.maintenance = maintenance
     }
 }
 
@@ -39,6 +43,9 @@ public struct MigrationSummary: Equatable, Sendable {
     public var pathQueries: Int
     /// Migrations whose pre-copy did not converge (stop-and-copy forced).
     public var forced: Int
+    /// Maintenance windows whose host was emptied by migration, and those where some VM fit nowhere else.
+    public var maintenanceEmptied: Int
+    public var maintenanceBlocked: Int
 }
 
 /// Running totals behind `MigrationSummary`.
@@ -47,6 +54,7 @@ struct MigrationTally {
     var bytes = 0.0, stall = 0.0
     var downtimes: [Double] = []
     var smps = 0, pathQueries = 0, forced = 0
+    var maintenanceEmptied = 0, maintenanceBlocked = 0
 
     mutating func add(_ cost: MigrationModel.Cost, stall: Double) {
         bytes += cost.bytesMoved
@@ -61,6 +69,6 @@ struct MigrationTally {
         MigrationSummary(policy: policy, migrations: downtimes.count, rescued: rescued, unrescued: unrescued,
                          consolidationPasses: passes, hostsEmptied: hostsEmptied, bytesMoved: bytes,
                          downtimeSeconds: SampleSummary(downtimes), stallSeconds: stall, smps: smps, pathQueries: pathQueries,
-                         forced: forced)
+                         forced: forced, maintenanceEmptied: maintenanceEmptied, maintenanceBlocked: maintenanceBlocked)
     }
 }

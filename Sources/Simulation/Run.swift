@@ -73,9 +73,9 @@ public struct Run {
         self.workload = loaded.workload
         workloadReport = loaded.reportLines
         let spec = scenario.migration
-        migration = spec.policy == .none ? nil
+        migration = spec.policy == .none && spec.maintenance.isEmpty ? nil
             : MigrationSetup(policy: MigrationPolicies.make(spec), model: try MigrationModel.load(path: scenario.hardwareDirectory + "/migration.yaml"),
-                             dirtyMiBPerSecond: spec.dirtyMiBPerSecond)
+                             dirtyMiBPerSecond: spec.dirtyMiBPerSecond, maintenance: spec.maintenance)
     }
 
     /// The scenario's profile: one of the model's by name, or its own numbers.

@@ -7,9 +7,10 @@ import SimKernel
 /// SEMANTICS 1, and measures the run (SEMANTICS 9).
 public final class Simulator {
     /// Same-time events run in this order: free before allocating; a queue's
-    /// time-outs after the arrivals, and its dispatch pass; a consolidation pass last of all.
+    /// time-outs after the arrivals, and its dispatch pass; a consolidation pass and
+    /// a maintenance window's start or end last of all.
     enum EventClass: UInt8 {
-        case depart = 0, shrink = 1, extend = 2, arrive = 3, expire = 4, dispatch = 5, consolidate = 6
+        case depart = 0, shrink = 1, extend = 2, arrive = 3, expire = 4, dispatch = 5, consolidate = 6, maintain = 7
     }
 
     /// Small and reference-free, so scheduling never allocates per event.
@@ -62,6 +63,8 @@ public final class Simulator {
     private var stalled: [Nanoseconds] = []
     /// Cluster id to request index, for the stalls (empty without migration).
     private var requestIndex: [Int64: Int32] = [:]
+    /// Maintenance windows open per host (a host is drained while it has one).
+    private var maintenanceOpen: [Int: Int] = [:]
 
     struct PerformanceRecord {
         var efficiencies: [Double] = [], stretches: [Double] = []
@@ -145,6 +148,15 @@ public final class Simulator {
             requestIndex = Dictionary(workload.requests.enumerated().map { ($1.id, Int32($0)) }, uniquingKeysWith: { first, _ in first })
             if let period = migration.policy.period, let first = arrivals.min() {
                 queue.schedule(at: first + period, eventClass: EventClass.consolidate.rawValue, id: 0, Event(eventClass: .consolidate, index: -1))
+            }
+            // Event index 2i opens window i, 2i + 1 closes it; windows after the last arrival are left out.
+            if let first = arrivals.min(), let last = arrivals.max() {
+                for (i, window) in migration.maintenance.enumerated() where first + window.start <= last {
+                    let start = first + window.start
+                    queue.schedule(at: start, eventClass: EventClass.maintain.rawValue, id: 0, Event(eventClass: .maintain, index: Int32(2 * i)))
+                    queue.schedule(at: start + window.length, eventClass: EventClass.maintain.rawValue, id: 0,
+                                   Event(eventClass: .maintain, index: Int32(2 * i + 1)))
+                }
             }
         }
         for (i, resize) in workload.resizes.enumerated() {
@@ -272,6 +284,8 @@ public final class Simulator {
             record(resized)
         case .consolidate:
             consolidate(at: time, record: record)
+        case .maintain:
+            maintain(Int(event.index), at: time, record: record)
         case .depart:
             // Migrations stood the cluster still: its end moves by as much (bulk-synchronous: one VM stalls all).
             if !stalled.isEmpty, stalled[Int(event.index)] > 0 {
@@ -413,6 +427,35 @@ public final class Simulator {
             let (next, overflow) = time.addingReportingOverflow(period)
             if !overflow { queue.schedule(at: next, eventClass: EventClass.consolidate.rawValue, id: 0, Event(eventClass: .consolidate, index: -1)) }
         }
+    }
+
+    /// Opens (even index) or closes (odd) maintenance window `index / 2`. Opening
+    /// drains its host and empties it where best-fit puts each VM (`planDrain`), or,
+    /// when some VM fits nowhere, moves nothing: what runs there finishes there.
+    /// Closing returns the host to service once no other window holds it.
+    private func maintain(_ index: Int, at time: Nanoseconds, record: ((DecisionRow) -> Void)?) {
+        guard let migration else { return }
+        let host = migration.maintenance[index / 2].host
+        if index % 2 == 1 {
+            maintenanceOpen[host, default: 1] -= 1
+            guard maintenanceOpen[host] == 0 else { return }
+            engine.setDrained(host: host, false)
+            waitingRoom?.roomFreed()
+            requestDispatch(at: time)
+            return
+        }
+        maintenanceOpen[host, default: 0] += 1
+        engine.setDrained(host: host, true)
+        guard case .success(let plan) = engine.planDrain(host: host, policy: BestFit()) else {
+            moves.maintenanceBlocked += 1
+            return
+        }
+        for step in plan {
+            let decision = engine.migrate(cluster: step.cluster, vm: step.vm, to: step.to.host)
+            precondition(decision == .accepted(pkey: engine.cluster(step.cluster)!.pkey, vms: [step.to]), "a drain plan replays as planned")
+        }
+        moves.maintenanceEmptied += 1
+        migrated(plan, at: time, record: record)
     }
 
     /// Accounts migrations the engine made: each one's cost from the migration

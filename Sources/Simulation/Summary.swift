@@ -155,6 +155,9 @@ public struct Summary: Equatable, Sendable {
             let d = migration.downtimeSeconds
             add("Migration (\(migration.policy))", "\(migration.migrations) migrations, \(String(format: "%.1f", migration.bytesMoved / 1_073_741_824)) GiB moved")
             add("  admitted by defragmenting", "\(migration.rescued) (\(migration.unrescued) tries found no room)")
+            if migration.maintenanceEmptied + migration.maintenanceBlocked > 0 {
+                add("  maintenance", "\(migration.maintenanceEmptied) hosts emptied, \(migration.maintenanceBlocked) left to drain (a VM fit nowhere else)")
+            }
             if migration.consolidationPasses > 0 {
                 add("  consolidation", "\(migration.consolidationPasses) passes, \(migration.hostsEmptied) hosts emptied")
             }

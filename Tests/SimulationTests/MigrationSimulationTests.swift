@@ -83,4 +83,32 @@ import TestSupport
         _ = try run(.defragmentAndConsolidate) { again.append($0) }
         #expect(again == rows)
     }
+
+    /// A maintenance window drains its host and empties it by migration at its
+    /// start; nothing is placed there until it ends, and then the host takes VMs again.
+    @Test func aMaintenanceWindowEmptiesItsHostAndKeepsItEmptyUntilItEnds() throws {
+        var scenario = scenario
+        scenario.migration = MigrationSpec(policy: .none, maintenance: [.init(host: 0, start: 100 * 3_600_000_000_000, length: 48 * 3_600_000_000_000)])
+        var rows: [DecisionRow] = []
+        let summary = try Run(scenario: scenario).simulate { rows.append($0) }
+        let first = rows.first!.time, start = first + 100 * 3_600_000_000_000, end = start + 48 * 3_600_000_000_000
+        let migration = try #require(summary.migration)
+        #expect(migration.policy == "none" && migration.maintenanceEmptied == 1 && migration.maintenanceBlocked == 0)
+        let moved = rows.filter { $0.event == .migrate }
+        #expect(!moved.isEmpty && moved.allSatisfy { $0.time == start } && moved.count == migration.migrations)
+        #expect(moved.count == 8, "host 0's VMs at 100 h")
+        let placedOn0 = rows.filter { $0.event == .arrive && $0.outcome == .accepted && $0.hosts.contains(0) }.map(\.time)
+        #expect(!placedOn0.contains { $0 >= start && $0 < end }, "nothing lands on a host under maintenance")
+        #expect(placedOn0.contains { $0 >= end }, "the host is back in service after the window")
+        // Both hosts full when the window opens: host 0's VM fits nowhere else, so nothing moves, and
+        // the request after it is turned away (host 0 is drained, host 1 full).
+        scenario.cloud.groups[0].count = 2
+        scenario.migration.maintenance = [.init(host: 0, start: 5_000_000_000, length: 100_000_000_000)]
+        let shape = VMShape(vcores: 16, memoryMiB: 1024, kind: .hpc, pinning: .fixed)
+        let blocked = try Run(scenario: scenario, workload: Workload(requests: [0, 1, 10].enumerated().map { i, second in
+            ClusterRequest(id: Int64(i + 1), arrival: Int64(second) * 1_000_000_000, tenant: "t", vms: 1, shape: shape, duration: 3_600_000_000_000)
+        })).simulate()
+        #expect(blocked.migration?.maintenanceBlocked == 1 && blocked.migration?.migrations == 0)
+        #expect(blocked.accepted == 2 && blocked.rejected[.cores] == 1)
+    }
 }
