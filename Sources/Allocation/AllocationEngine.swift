@@ -321,13 +321,19 @@ public final class AllocationEngine {
 
     // MARK: - State changes
 
+    /// One VM of `shape`'s vCPUs and memory added to `host` (`sign` 1) or taken off (-1),
+    /// with the cloud's totals. The caller updates the index.
+    func account(_ shape: VMShape, host: Int, by sign: Int) {
+        let coresBefore = cores[host] - freeCores(host: host)
+        if shape.pinning == .fixed { state.pinnedVcores[host] += sign * shape.vcores } else { state.dynamicVcores[host] += sign * shape.vcores }
+        state.usedMemoryMiB[host] += Int64(sign) * shape.memoryMiB
+        state.usedMemoryMiBTotal += Int64(sign) * shape.memoryMiB
+        state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
+    }
+
     func add(to record: inout ClusterRecord, host: Int, virtualFunction chosen: Int? = nil) {
         let shape = record.shape
-        let coresBefore = cores[host] - freeCores(host: host)
-        if shape.pinning == .fixed { state.pinnedVcores[host] += shape.vcores } else { state.dynamicVcores[host] += shape.vcores }
-        state.usedMemoryMiB[host] += shape.memoryMiB
-        state.usedMemoryMiBTotal += shape.memoryMiB
-        state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
+        account(shape, host: host, by: 1)
         var vf: Int?
         if shape.kind == .hpc {
             let taken = chosen ?? lowestFreeVF(host: host)
@@ -354,11 +360,7 @@ public final class AllocationEngine {
     func removeVM(from record: inout ClusterRecord, at index: Int) {
         let removed = record.vms.remove(at: index)
         let host = removed.host, shape = record.shape
-        let coresBefore = cores[host] - freeCores(host: host)
-        if shape.pinning == .fixed { state.pinnedVcores[host] -= shape.vcores } else { state.dynamicVcores[host] -= shape.vcores }
-        state.usedMemoryMiB[host] -= shape.memoryMiB
-        state.usedMemoryMiBTotal -= shape.memoryMiB
-        state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
+        account(shape, host: host, by: -1)
         if let vf = removed.virtualFunction { markVF(vf, host: host, inUse: false) }
         let i = record.hostCounts.firstIndex { $0.host == host }!
         record.hostCounts[i].vms -= 1

@@ -52,6 +52,10 @@ extension AllocationEngine {
                 if !vfSeen.insert(slot.host * 4096 + vf).inserted { problems.append("VF \(vf) of host \(slot.host) held and assigned") }
             }
             if slot.pkeyEntry { entries[slot.host] += 1 }
+            if let shape = slot.shape {
+                if shape.pinning == .fixed { pinned[slot.host] += shape.vcores } else { dynamic[slot.host] += shape.vcores }
+                memory[slot.host] += shape.memoryMiB
+            }
         }
         for pkey in state.holds.pkeys {
             if !pkeys.insert(pkey).inserted { problems.append("pkey \(PartitionKey(pkey)) is held and used") }

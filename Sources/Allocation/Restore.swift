@@ -9,11 +9,15 @@ public struct SlotHold: Hashable, Sendable {
     /// Whether the hold also keeps one of the host's tenant pkey table entries
     /// (the departed cluster's pkey is still in the port's table).
     public var pkeyEntry: Bool
+    /// The cores and memory of a VM of this shape, for a VM that is arriving (a
+    /// migration's destination, while the VM still runs at its source); nil: none.
+    public var shape: VMShape?
 
-    public init(host: Int, virtualFunction: Int?, pkeyEntry: Bool) {
+    public init(host: Int, virtualFunction: Int?, pkeyEntry: Bool, shape: VMShape? = nil) {
         self.host = host
         self.virtualFunction = virtualFunction
         self.pkeyEntry = pkeyEntry
+        self.shape = shape
     }
 }
 
@@ -165,6 +169,7 @@ extension AllocationEngine {
             markVF(vf, host: h, inUse: true)
         }
         if slot.pkeyEntry { countPKeyEntry(host: h, by: 1) }
+        if let shape = slot.shape { account(shape, host: h, by: 1) }
         state.holds.slots.append(slot)
         state.index.update(host: h, to: capacity(ofHost: h))
         return nil
@@ -176,6 +181,7 @@ extension AllocationEngine {
         let h = slot.host
         if let vf = slot.virtualFunction { markVF(vf, host: h, inUse: false) }
         if slot.pkeyEntry { countPKeyEntry(host: h, by: -1) }
+        if let shape = slot.shape { account(shape, host: h, by: -1) }
         state.index.update(host: h, to: capacity(ofHost: h))
     }
 

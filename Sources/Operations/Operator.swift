@@ -320,8 +320,10 @@ public final class Operator {
         var slots: [(Int, SlotHold)] = []
         for vm in cluster.vms where vm.status != "active" {
             let entry = cluster.pkey != nil && entryHeld.insert(vm.host).inserted
-            let holdsVF = vm.status == "retiring" || vm.status == "incoming"
-            slots.append((vm.seq, SlotHold(host: vm.host, virtualFunction: holdsVF ? vm.vf : nil, pkeyEntry: entry)))
+            // A migration's destination also holds the VM's cores and memory: the VM runs at its source until it moves.
+            let incoming = vm.status == "incoming"
+            slots.append((vm.seq, SlotHold(host: vm.host, virtualFunction: vm.status == "retiring" || incoming ? vm.vf : nil, pkeyEntry: entry,
+                                           shape: incoming ? cluster.shape : nil)))
         }
         return (cluster.status == "active" ? nil : cluster.pkey, slots)
     }

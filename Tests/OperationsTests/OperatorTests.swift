@@ -379,6 +379,25 @@ final class Mutex<Value>: @unchecked Sendable {
         #expect(try op.operations().filter { $0["action"] == "migrate" }.count == 6, "each move audited when decided and when done")
     }
 
+    /// While a VM migrates, its destination's cores and memory are held with its VF:
+    /// a create between the decision and the move cannot take them.
+    @Test func anIncomingVMHoldsItsDestinationsCoresAndMemory() throws {
+        let lab = try Rehearsal()
+        let (op, _) = try watched(lab, hookLog: lab.directory + "/none.log")
+        let a = try op.create(lab.spec("alice", vms: 1, vcores: 6))
+        #expect(try op.apply(wait: 1).converged)
+        // The state between a migration's decision and its move (as a concurrent command sees it):
+        // the VM still on sim0, its destination recorded incoming on sim1 with 6 of its 8 cores.
+        try lab.state.writeImmediate { db in
+            try db.execute(sql: "INSERT INTO vm (clusterId, seq, host, vf, guid, status) VALUES (?, 1, 1, 0, ?, 'incoming')",
+                           arguments: [a.clusterID!, String(a.vms[0].guid!, radix: 16)])
+        }
+        let loaded = try op.snapshot()
+        #expect(loaded.engine.usage(host: 1).freeCores == 2 && loaded.engine.usage(host: 1).usedVFs == 1 && loaded.engine.invariantViolations().isEmpty)
+        let b = try op.create(lab.spec("bob", vms: 1, vcores: 4))
+        #expect(b.vms.map(\.host) == [2], "sim1's cores are held for the incoming VM")
+    }
+
     @Test func aFailedHookLeavesTheVMWhereItWasAndARefusalChangesNothing() throws {
         let lab = try Rehearsal()
         let (op, watch) = try watched(lab, hookLog: lab.directory + "/none.log")
