@@ -168,7 +168,7 @@ public struct Figures {
                               file: String) throws -> [Figure] {
         let paired = try statistics.paired(against: baseline.key, baseline.value, file: file)
         let labels = paired.map { row in keys.filter { $0 != baseline.key || keys.count == 1 }.map { row.settings[$0] ?? "" }.joined(separator: " ") }
-        return statistics.shown.map { metric in
+        return statistics.shown(in: paired).map { metric in
             var rows: [[String]] = []
             let points: [(x: Double, mean: Double, lower: Double, upper: Double)] = paired.enumerated().compactMap { i, row in
                 guard let d = row.differences[metric.name] else { return nil }

@@ -227,6 +227,12 @@ public struct SweepStatistics {
         Self.metrics.filter { metric in rows.contains { $0.intervals[metric.name] != nil } }
     }
 
+    /// Metrics with a difference at some point of `paired` (a metric the baseline lacks, such as
+    /// its migrations when it migrates nothing, has none).
+    func shown(in paired: [Paired]) -> [(name: String, label: String, scale: Double)] {
+        shown.filter { metric in paired.contains { $0.differences[metric.name] != nil } }
+    }
+
     /// Differences against the point whose `key` is `value` and whose other keys
     /// are the same, replication by replication: replication r of both used the
     /// same seed (common random numbers), so the pairs share their randomness and
@@ -273,7 +279,7 @@ public struct SweepStatistics {
     /// Paired differences that say nothing: the same difference in every replication
     /// (± 0), most often 0 because both settings made the same decisions there.
     public func pairedWarnings(_ paired: [Paired]) -> [String] {
-        shown.compactMap { metric in
+        shown(in: paired).compactMap { metric in
             let degenerate = paired.filter { row in row.differences[metric.name].map { $0.count > 1 && $0.halfWidth == 0 } ?? false }
             guard !degenerate.isEmpty else { return nil }
             let zero = degenerate.allSatisfy { $0.differences[metric.name]!.mean == 0 }
@@ -286,7 +292,7 @@ public struct SweepStatistics {
     /// A text table: one row per point, `mean ± half-width` per metric.
     public func formatted() -> String {
         let cells = rows.map { row in shown.map { metric in row.intervals[metric.name].map { Self.interval($0) } ?? "" } }
-        var lines = table(rows.map(\.settings), counts: rows.map { $0.intervals.values.first?.count ?? 0 }, cells: cells)
+        var lines = table(rows.map(\.settings), counts: rows.map { $0.intervals.values.first?.count ?? 0 }, metrics: shown, cells: cells)
         lines.append("(mean ± half-width of the 95% confidence interval, Student t over the replications; steady: warm-up and drain left out)")
         return (lines + warnings.map { "warning: " + $0 }).joined(separator: "\n")
     }
@@ -294,21 +300,23 @@ public struct SweepStatistics {
     /// The paired table: one row per point but the baseline's, `difference ± half-width` per metric.
     public func formattedPaired(against key: String, _ value: String, file: String) throws -> String {
         let paired = try paired(against: key, value, file: file)
+        let metrics = shown(in: paired)
         let cells = paired.map { row in
-            shown.map { metric in
+            metrics.map { metric in
                 // A star: the interval excludes 0 (a difference at the 95% level).
                 row.differences[metric.name].map { Self.interval($0) + ($0.lower > 0 || $0.upper < 0 ? "*" : "") } ?? ""
             }
         }
         var lines = ["Paired differences against \(key)=\(value) (same replication, same seed):"]
-        lines += table(paired.map(\.settings), counts: paired.map { $0.differences.values.first?.count ?? 0 }, cells: cells)
+        lines += table(paired.map(\.settings), counts: paired.map { $0.differences.values.first?.count ?? 0 }, metrics: metrics, cells: cells)
         lines.append("(this point minus the baseline, replication by replication; * : the 95% interval excludes 0)")
         return (lines + pairedWarnings(paired).map { "warning: " + $0 }).joined(separator: "\n")
     }
 
     /// Columns as wide as their widest cell: the keys' values left-aligned, then n, then the metrics.
-    private func table(_ settings: [[String: String]], counts: [Int], cells: [[String]]) -> [String] {
-        let labels = shown.map(\.label)
+    private func table(_ settings: [[String: String]], counts: [Int], metrics: [(name: String, label: String, scale: Double)],
+                       cells: [[String]]) -> [String] {
+        let labels = metrics.map(\.label)
         let keyWidths = keys.map { key in max(key.count, settings.map { ($0[key] ?? "").count }.max() ?? 0) + 2 }
         let widths = labels.indices.map { c in max(labels[c].count, cells.map { $0[c].count }.max() ?? 0) + 2 }
         func line(_ keyTexts: [String], _ n: String, _ texts: [String]) -> String {
