@@ -24,8 +24,12 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the Markdown report here.", valueName: "FILE"))
     var out: String?
 
-    @Option(help: ArgumentHelp("Run only the cases whose name starts with this (kernel, placement, simulation, policy protocol, SWF).", valueName: "PREFIX"))
+    @Option(help: ArgumentHelp("Run only the cases one of whose words starts with this (kernel, placement, simulation, policy protocol, SWF).", valueName: "PREFIX"))
     var only: String?
+
+    @Option(help: ArgumentHelp("The committed report to show each case against (its wall time as a ratio). Default: the newest Reports/benchmarks/YYYY-MM-DD.md beside the hardware catalog, --out left out.",
+                               valueName: "FILE"))
+    var previous: String?
 
     @OptionGroup var hardware: HardwareOptions
 
@@ -34,7 +38,10 @@ struct Bench: ParsableCommand {
             let catalog = try hardware.catalog(scenarioPath: nil)
             let scale = quick ? 10 : 1
             var results: [Benchmark.Result] = []
-            func wanted(_ kind: String) -> Bool { only.map { kind.lowercased().hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(kind.lowercased()) } ?? true }
+            // "kernel" picks "event kernel": a prefix of any word of the case kind, or the kind and more.
+            func wanted(_ kind: String) -> Bool {
+                only.map { (" " + kind.lowercased()).contains(" " + $0.lowercased()) || $0.lowercased().hasPrefix(kind.lowercased()) } ?? true
+            }
             func add(_ result: Benchmark.Result) {
                 results.append(result)
                 FileHandle.standardError.write(Data(String(format: "%-80@ %8.2f s  %@\n", result.name as NSString, result.seconds,
@@ -72,7 +79,14 @@ struct Bench: ParsableCommand {
                                           hardware: hardware).scenario
             add(try Benchmark.swfReplay(lublin, jobs: 1_000_000 / scale))
             }
-            let report = BenchReport(results: results, quick: quick).markdown
+            var history: (path: String, history: BenchmarkHistory)?
+            if let previous {
+                history = (previous, BenchmarkHistory(markdown: try readText(previous)))
+            } else {
+                history = BenchmarkHistory.newest(in: catalog.directory + "/../Reports/benchmarks", excluding: out)
+            }
+            if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, policy protocol, SWF)") }
+            let report = BenchReport(results: results, quick: quick, previous: history).markdown
             print(report)
             if let out {
                 try writeReport(report, to: out)
@@ -85,6 +99,8 @@ struct Bench: ParsableCommand {
 struct BenchReport {
     let results: [Benchmark.Result]
     let quick: Bool
+    /// The committed report the cases are compared with.
+    var previous: (path: String, history: BenchmarkHistory)?
 
     var markdown: String {
         var lines = ["# hpccloud bench" + (quick ? " (quick: cases a tenth the size)" : ""), ""]
@@ -92,12 +108,20 @@ struct BenchReport {
         lines.append("- commit: \(Self.commit())")
         lines.append("- machine: \(Self.cpu()), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; one core used (the suite is sequential)")
         lines.append("- build: release (`swift build -c release`), \(ToolInfo.swift)")
+        // A quick run's cases are a tenth the size: a ratio to a full run would say nothing.
+        let comparable = previous.flatMap { $0.history.quick == quick ? $0 : nil }
+        if let previous {
+            let name = URL(fileURLWithPath: previous.path).lastPathComponent
+            lines.append("- previous: \(name) (\(previous.history.date ?? "no date"), commit \(previous.history.commit.map { String($0.prefix(12)) } ?? "unknown"))"
+                         + (comparable == nil ? "; not compared: one of the two is a --quick run" : "; `vs previous` is this wall time over that one (above 1: slower)"))
+        }
         lines.append("")
-        lines.append("| case | wall (s) | events/s | requests/s | peak MiB | checksum | reference |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| case | wall (s) | vs previous | events/s | requests/s | peak MiB | checksum | reference |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for r in results {
             let reference = r.referenceMatches.map { ($0 ? "matches" : "DIFFERS") + " (\(r.note))" } ?? ""
-            lines.append(String(format: "| %@ | %.3f | %@ | %@ | %.0f | %016llx | %@ |", r.name, r.seconds, Self.rate(r.eventsPerSecond),
+            let ratio = comparable?.history.ratio(r.name, seconds: r.seconds).map { String(format: "%.2fx", $0) } ?? ""
+            lines.append(String(format: "| %@ | %.3f | %@ | %@ | %@ | %.0f | %016llx | %@ |", r.name, r.seconds, ratio, Self.rate(r.eventsPerSecond),
                                 r.requests > 0 ? Self.rate(r.requestsPerSecond) : "", r.peakMiB, r.checksum, reference))
         }
         lines.append("")

@@ -1,4 +1,6 @@
 import Allocation
+import CloudModel
+import Foundation
 import Simulation
 import Testing
 import TestSupport
@@ -23,5 +25,31 @@ import TestSupport
         #expect(Benchmark.simulation(policy: "worst-fit", hosts: 200, requests: 2_000, catalog: catalog).checksum != a.checksum)
         let kernel = Benchmark.eventKernel(events: 100_000)
         #expect(kernel.checksum == Benchmark.eventKernel(events: 100_000).checksum)
+    }
+}
+
+/// Each case of a new `hpccloud bench` against the newest committed report.
+@Suite struct BenchmarkHistoryTests {
+    @Test func aCommittedReportIsReadBackCaseByCase() throws {
+        let history = BenchmarkHistory(markdown: try readText(Fixtures.repoRoot + "/Reports/benchmarks/2026-11-21.md"))
+        #expect(!history.quick && history.commit == "83221ad1430c739b36f3853cbace705e3b9b6547")
+        #expect(history.seconds["placement: first-fit, 1,000 hosts, 300,000 admissions"] == 0.376)
+        #expect(history.seconds["simulation: best-fit, 1,000,000 requests, 100,000 hosts"] == 26.824)
+        // Only the case table (its separator row has no number); the scaling table below has other headers.
+        #expect(history.seconds.count == 24)
+        let ratio = try #require(history.ratio("placement: first-fit, 1,000 hosts, 300,000 admissions", seconds: 0.752))
+        #expect(abs(ratio - 2) < 1e-12 && history.ratio("a case it never ran", seconds: 1) == nil)
+    }
+
+    @Test func theNewestFullReportIsTheOneCompared() throws {
+        let dir = try Fixtures.scratchDirectory("bench-history")
+        let quick = "# hpccloud bench (quick: cases a tenth the size)\n\n| case | wall (s) | events/s |\n|---|---|---|\n| k | 1.5 | 1M |\n"
+        try "# hpccloud bench\n\n| case | wall (s) | events/s |\n|---|---|---|\n| k | 2.0 | 1M |\n".write(toFile: dir + "/2026-01-01.md", atomically: true, encoding: .utf8)
+        try quick.write(toFile: dir + "/2026-02-01.md", atomically: true, encoding: .utf8)
+        try "not a report".write(toFile: dir + "/2026-02-01-api.md", atomically: true, encoding: .utf8)
+        let newest = try #require(BenchmarkHistory.newest(in: dir))
+        #expect(newest.path.hasSuffix("/2026-02-01.md") && newest.history.quick && newest.history.seconds == ["k": 1.5])
+        // The file this run writes is never its own previous.
+        #expect(BenchmarkHistory.newest(in: dir, excluding: dir + "/2026-02-01.md")?.history.seconds == ["k": 2.0])
     }
 }
