@@ -253,10 +253,15 @@ public final class AllocationEngine {
         cores[host] - state.pinnedVcores[host] - overcommit.physicalCores(forDynamic: state.dynamicVcores[host])
     }
 
+    /// Dynamic vCPUs that still fit `host`: floor((cores - pinned) * r) - dynamic.
+    @inline(__always)
+    func dynamicSlack(host: Int) -> Int {
+        overcommit.dynamicCapacity(ofPhysical: cores[host] - state.pinnedVcores[host]) - state.dynamicVcores[host]
+    }
+
     func capacity(ofHost h: Int) -> Capacity {
-        let pinned = state.pinnedVcores[h], dynamic = state.dynamicVcores[h]
-        let free = cores[h] - pinned - overcommit.physicalCores(forDynamic: dynamic)
-        let slack = overcommit.dynamicCapacity(ofPhysical: cores[h] - pinned) - dynamic
+        let free = freeCores(host: h)
+        let slack = dynamicSlack(host: h)
         let hpcReady = vfs[h] > state.usedVFs[h] && pkeyEntries[h] > state.usedPKeyEntries[h]
         var capacity = Capacity(freeCores: Int32(free),
                         dynamicSlack: Int32(slack),

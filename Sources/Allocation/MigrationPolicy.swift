@@ -153,8 +153,7 @@ extension AllocationEngine {
 
     /// How far `host` is from taking one more VM of `shape`: cores and memory short in VMs' worth, plus one per missing VF or pkey entry.
     private func shortfall(host: Int, shape: VMShape) -> Double {
-        let freeCores = shape.pinning == .fixed ? self.freeCores(host: host)
-            : overcommit.dynamicCapacity(ofPhysical: cores[host] - state.pinnedVcores[host]) - state.dynamicVcores[host]
+        let freeCores = shape.pinning == .fixed ? self.freeCores(host: host) : dynamicSlack(host: host)
         var total = Double(max(0, shape.vcores - freeCores)) / Double(shape.vcores)
         if shape.memoryMiB > 0 { total += Double(max(0, shape.memoryMiB - (memoryMiB[host] - state.usedMemoryMiB[host]))) / Double(shape.memoryMiB) }
         if shape.kind == .hpc {

@@ -25,6 +25,9 @@ public struct HostEntry: Equatable, Sendable, Codable {
     public var membership: Membership
     public var drained: Bool
 
+    /// Whether `name` names this host: its inventory name or its index.
+    public func isNamed(_ name: String) -> Bool { self.name == name || "\(index)" == name }
+
     /// Whether the host's HCA is known (discovered, or registered by its agent):
     /// until then it takes no VMs and is in no partition.
     public var registered: Bool { portGUID != 0 }

@@ -15,6 +15,13 @@ public struct PlannedMigration: Equatable, Sendable, Codable {
 }
 
 extension Operator {
+    /// The inventory's host called `name` (or of that index).
+    /// - Throws: `OperatorError` (refused) when there is none.
+    func host(named name: String) throws -> HostEntry {
+        guard let host = hosts.first(where: { $0.isNamed(name) }) else { throw OperatorError("no host '\(name)' in the inventory", kind: .refused) }
+        return host
+    }
+
     /// What emptying `host` would take, as the engine plans it on a copy of the
     /// recorded state with the scenario's policy (`AllocationEngine.planDrain`):
     /// nothing is recorded, drained or moved, and the policy's random stream is
@@ -22,9 +29,7 @@ extension Operator {
     /// - Throws: `OperatorError` (refused) for an unknown host, or when some VM
     ///   on it fits no other host (naming the cluster, its tenant and the rule).
     public func drainPlan(host name: String) throws -> [PlannedMigration] {
-        guard let host = hosts.first(where: { $0.name == name || "\($0.index)" == name }) else {
-            throw OperatorError("no host '\(name)' in the inventory", kind: .refused)
-        }
+        let host = try self.host(named: name)
         let loaded = try snapshot()
         let seed = try state.read { db in UInt64(try OperatorState.meta("randomState", in: db) ?? "") } ?? scenario.seed
         let tenants = Dictionary(loaded.clusters.map { ($0.id, $0.tenant) }, uniquingKeysWith: { first, _ in first })

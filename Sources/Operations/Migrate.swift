@@ -31,15 +31,13 @@ extension Operator {
     /// the VM stays where it was.
     /// - Throws: `OperatorError` (refused) when the engine refuses the destination.
     public func migrate(cluster id: Int64, vm index: Int, to name: String, hook: String?, wait: TimeInterval = 60) throws -> MigrationOutcome {
-        guard let destination = hosts.first(where: { $0.name == name || "\($0.index)" == name }) else {
-            throw OperatorError("no host '\(name)' in the inventory", kind: .refused)
-        }
+        let destination = try host(named: name)
         let site = try siteStatements()
+        let arguments = "cluster=\(id) vm=\(index) to=\(destination.name)"
         // 1. Decide and record the destination beside the source (a refusal is audited, then thrown).
         var refusal: String?
         let decided = try state.writeImmediate { db -> (cluster: RecordedCluster, source: RecordedVM, incoming: RecordedVM)? in
             let loaded = try load(db, site: site, owned: true)
-            let arguments = "cluster=\(id) vm=\(index) to=\(destination.name)"
             func refuse(_ reason: String) throws -> (cluster: RecordedCluster, source: RecordedVM, incoming: RecordedVM)? {
                 try audit(db, "migrate", id, arguments, "refused", reason)
                 refusal = "cluster \(id) VM \(index) cannot move to \(destination.name): \(reason)"
@@ -102,7 +100,7 @@ extension Operator {
             } else {
                 try db.execute(sql: "UPDATE vm SET status = 'retiring' WHERE clusterId = ? AND seq = ?", arguments: [id, incoming.seq])
             }
-            try audit(db, "migrate", id, "cluster=\(id) vm=\(index) to=\(destination.name)", failure == nil ? "moved" : "failed", failure)
+            try audit(db, "migrate", id, arguments, failure == nil ? "moved" : "failed", failure)
             try keep(loaded, db, site: site, cluster: id, before: before)
         }
         _ = try apply(only: [failure == nil ? source.host : destination.index], wait: wait)

@@ -605,7 +605,7 @@ public final class Operator {
     /// Drains a host (no new VMs; what runs stays) or returns it to service.
     public func setDrained(host name: String, _ drained: Bool) throws -> HostEntry {
         try state.writeImmediate { db in
-            guard var host = try Self.inventory(db).first(where: { $0.name == name || "\($0.index)" == name }) else {
+            guard var host = try Self.inventory(db).first(where: { $0.isNamed(name) }) else {
                 throw OperatorError("no host '\(name)' in the inventory", kind: .refused)
             }
             try db.execute(sql: "UPDATE inventory SET drained = ? WHERE host = ?", arguments: [drained, host.index])

@@ -415,9 +415,7 @@ public final class Simulator {
         let migrations = migration.policy.consolidate(engine)
         moves.passes += 1
         migrated(migrations, at: time, record: record)
-        var sources = Set(migrations.map(\.from.host))
-        sources = sources.filter(engine.isEmpty(host:))
-        moves.hostsEmptied += sources.count
+        moves.hostsEmptied += Set(migrations.map(\.from.host)).filter(engine.isEmpty(host:)).count
         if !migrations.isEmpty {
             // Room for a large request may now exist on one host.
             waitingRoom?.roomFreed()

@@ -359,7 +359,7 @@ struct Reconcile: ParsableCommand {
         try operating {
             let op = try options.makeOperator()
             let name = host ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
-            guard let entry = op.hosts.first(where: { $0.name == name || "\($0.index)" == name }) else {
+            guard let entry = op.hosts.first(where: { $0.isNamed(name) }) else {
                 throw OperatorError("no host '\(name)' in the inventory (give --host)")
             }
             try printApply(op, json: output.json, only: [entry.index], manageSubnet: false, wait: wait)
