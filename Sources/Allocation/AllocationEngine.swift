@@ -269,7 +269,6 @@ public final class AllocationEngine {
                         freeVFs: Int32(vfs[h] - state.usedVFs[h]),
                         freePKeyEntries: Int32(pkeyEntries[h] - state.usedPKeyEntries[h]),
                         lidExempt: needsLIDPerVF[h] ? 0 : 1,
-                        minFreeCores: Int32(free),
                         hpcFreeCores: hpcReady ? Int32(free) : Demand.none,
                         hpcDynamicSlack: hpcReady ? Int32(slack) : Demand.none)
         if state.drained[h] {

@@ -80,9 +80,14 @@ extension AllocationEngine {
                 if usedVFs[h] > vfs[h] { problems.append("host \(h): VFs exceeded") }
                 if 1 + entries[h] > pkeyEntries[h] + 1 { problems.append("host \(h): pkey table exceeded") }
             }
-            if state.index.leaf(h) != capacity(ofHost: h) { problems.append("host \(h): index leaf is stale") }
+            if state.index.leaf(h) != capacity(ofHost: h)
+                || (!state.index.values.isEmpty && state.index.values[state.index.leafBase + h] != ValueSets(leaf: capacity(ofHost: h))) {
+                problems.append("host \(h): index leaf is stale")
+            }
         }
-        for i in 1..<state.index.leafBase where state.index.nodes[i] != Capacity.combine(state.index.nodes[2 * i], state.index.nodes[2 * i + 1]) {
+        let index = state.index
+        for i in 1..<index.leafBase where index.nodes[i] != Capacity.combine(index.nodes[2 * i], index.nodes[2 * i + 1])
+            || (!index.values.isEmpty && index.values[i] != ValueSets.combine(index.values[2 * i], index.values[2 * i + 1])) {
             problems.append("index node \(i) is stale")
             break
         }

@@ -102,48 +102,68 @@ public struct PlacementQuery {
     public var anyFits: Bool { firstFit() != nil }
 
     private func extremeFit(fewest: Bool) -> Int? {
-        let shape = cluster.shape
-        let r = engine.overcommit
-        // How many physical cores the VM takes from a host at most: exactly vcores when
-        // fixed; ceil of vcores / r when dynamic (floor on some remainders).
-        let takesAtMost = shape.pinning == .fixed ? shape.vcores : r.physicalCores(forDynamic: shape.vcores)
+        let ranking = ExtremeFitRanking(engine: engine, shape: cluster.shape, fewest: fewest)
         var best: (score: Int, host: Int)?
         // The cluster's own full-table hosts are invisible to the index: score them directly.
         for host in ownHostsTheIndexMisses where fits(host) {
-            let score = freeCoresAfter(host)
-            if best == nil || (fewest ? score < best!.score : score > best!.score)
-                || (score == best!.score && host < best!.host) {
+            let score = ranking.score(host)
+            if best == nil || ranking.better(score, best!.score) || (score == best!.score && host < best!.host) {
                 best = (score, host)
             }
         }
-        let demand = engine.demand(shape)
-        let needsFree = shape.pinning == .fixed ? shape.vcores : 0
-        // A new hpc VM can only go where a VF and a pkey entry are free: bound by those hosts' cores.
-        let conditioned = shape.kind == .hpc
-        if fewest {
-            engine.state.index.bestHost(demand,
-                                        bound: { max(0, max(Int($0.minFreeCores), needsFree) - takesAtMost) },
-                                        score: freeCoresAfter, better: <, best: &best)
-        } else if shape.pinning == .fixed {
-            engine.state.index.bestHost(demand,
-                                        bound: { Int(conditioned ? $0.hpcFreeCores : $0.freeCores) - shape.vcores },
-                                        score: freeCoresAfter, better: >, best: &best)
-        } else {
-            // Dynamic: with C = cores - pinned, d dynamic and r = p/q, the score is
-            // floor((C p - (d + v) q) / p) <= floor((q (slack - v) + q - 1) / p), exact
-            // when q = 1, and increasing in the slack: the subtree's max slack bounds it
-            // (the free-cores bound is loose by a core and pruned nothing on clouds of idle hosts).
-            let (p, q) = (r.numerator, r.denominator), v = shape.vcores
-            engine.state.index.bestHost(demand,
-                                        bound: { summary in
-                                            let slack = Int(conditioned ? summary.hpcDynamicSlack : summary.dynamicSlack)
-                                            let numerator = q * (slack - v) + q - 1
-                                            return numerator >= 0 ? numerator / p : -((-numerator + p - 1) / p)
-                                        },
-                                        score: freeCoresAfter, better: >, best: &best)
-        }
+        if fewest { engine.state.index.trackValues() }
+        engine.state.index.bestHost(engine.demand(cluster.shape), ranking, best: &best)
         return best?.host
     }
+}
+
+/// Best-fit and worst-fit: free physical cores after the VM, fewest or most.
+struct ExtremeFitRanking: HostRanking {
+    let engine: AllocationEngine
+    let shape: VMShape
+    let fewest: Bool
+    /// A new hpc VM can only go where a VF and a pkey entry are free: bound by those hosts' values.
+    let conditioned: Bool
+    let v: Int
+    /// The overcommit ratio r = p / q.
+    let p: Int, q: Int
+
+    init(engine: AllocationEngine, shape: VMShape, fewest: Bool) {
+        self.engine = engine
+        self.shape = shape
+        self.fewest = fewest
+        conditioned = shape.kind == .hpc
+        v = shape.vcores
+        (p, q) = (engine.overcommit.numerator, engine.overcommit.denominator)
+    }
+
+    // A fixed VM leaves free - v cores. A dynamic one, with C = cores - pinned, d dynamic,
+    // slack s = floor(C r) - d, leaves C - ceil((d + v) q / p) = floor(((C p mod q) + (s - v) q) / p):
+    // at least floor((s - v) q / p), at most floor(((s - v) q + q - 1) / p), exact when q = 1,
+    // and increasing in the slack.
+    @inline(__always)
+    func bound(_ summary: Capacity, _ values: ValueSets) -> Int? {
+        let fixed = shape.pinning == .fixed
+        if fewest {
+            // The least value >= v a subtree holds bounds its best score (see `ValueSets`).
+            let set = fixed ? (conditioned ? values.hpcFreeCores : values.freeCores)
+                            : (conditioned ? values.hpcDynamicSlack : values.dynamicSlack)
+            guard let least = ValueSets.least(in: set, atLeast: v) else { return nil }
+            return fixed ? least - v : (least - v) * q / p
+        }
+        if fixed { return Int(conditioned ? summary.hpcFreeCores : summary.freeCores) - v }
+        // The subtree's max slack, with the offset C p mod q at its largest (the free-cores
+        // bound is loose by a core and pruned nothing on clouds of idle hosts).
+        let slack = Int(conditioned ? summary.hpcDynamicSlack : summary.dynamicSlack)
+        let numerator = q * (slack - v) + q - 1
+        return numerator >= 0 ? numerator / p : -((-numerator + p - 1) / p)
+    }
+
+    @inline(__always)
+    func score(_ host: Int) -> Int { engine.freeCoresAfter(host: host, shape: shape) }
+
+    @inline(__always)
+    func better(_ a: Int, _ b: Int) -> Bool { fewest ? a < b : a > b }
 }
 
 // MARK: - The five shipped policies

@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the Markdown report here.", valueName: "FILE"))
     var out: String?
 
-    @Option(help: ArgumentHelp("Run only the cases one of whose words starts with this (kernel, placement, simulation, policy protocol, SWF).", valueName: "PREFIX"))
+    @Option(help: ArgumentHelp("Run only the cases one of whose words starts with this (kernel, placement, simulation, policy protocol, SWF, or a policy such as best-fit).", valueName: "PREFIX"))
     var only: String?
 
     @Option(help: ArgumentHelp("The committed report to show each case against (its wall time as a ratio). Default: the newest Reports/benchmarks/YYYY-MM-DD.md beside the hardware catalog, --out left out.",
@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
                                                            result.referenceMatches.map { $0 ? "reference matches" : "REFERENCE DIFFERS" } ?? "").utf8))
             }
             if wanted("event kernel") { add(Benchmark.eventKernel(events: 10_000_000 / scale)) }
-            for policy in PlacementPolicies.names where wanted("placement") {
+            for policy in PlacementPolicies.names where wanted("placement \(policy)") {
                 for hosts in [1_000, 10_000, 100_000] {
                     var result = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog)
                     if hosts == 1_000 {
@@ -59,10 +59,10 @@ struct Bench: ParsableCommand {
                     add(result)
                 }
             }
-            for (hosts, requests) in [(1_000, 10_000), (10_000, 100_000)] where wanted("simulation") {
+            for (hosts, requests) in [(1_000, 10_000), (10_000, 100_000)] where wanted("simulation first-fit") {
                 add(Benchmark.simulation(policy: "first-fit", hosts: hosts / scale, requests: requests / scale, catalog: catalog))
             }
-            for policy in PlacementPolicies.names where wanted("simulation") {
+            for policy in PlacementPolicies.names where wanted("simulation \(policy)") {
                 add(Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog))
             }
             if wanted("policy protocol") {
@@ -85,7 +85,7 @@ struct Bench: ParsableCommand {
             } else {
                 history = BenchmarkHistory.newest(in: catalog.directory + "/../Reports/benchmarks", excluding: out)
             }
-            if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, policy protocol, SWF)") }
+            if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, policy protocol, SWF, or a policy)") }
             let report = BenchReport(results: results, quick: quick, previous: history).markdown
             print(report)
             if let out {

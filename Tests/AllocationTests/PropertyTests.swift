@@ -7,13 +7,14 @@ import TestSupport
 /// decision by decision, with every invariant checked after every operation.
 @Suite struct PropertyTests {
     /// A random heterogeneous cloud, small enough that limits bind often.
-    static func randomCloud(_ rng: inout TestRandom) -> CloudSpec {
+    static func randomCloud(_ rng: inout TestRandom, cores: ClosedRange<Int> = 2...16,
+                            memoryGiB: ClosedRange<Int64> = 4...64) -> CloudSpec {
         let modes: [SRIOVMode] = [.sharedPort, .vswitchDynamic, .vswitchPrepopulated]
         var groups: [HostGroup] = []
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             groups.append(Fixtures.group(Int.random(in: 1...9, using: &rng),
-                                         cores: Int.random(in: 2...16, using: &rng),
-                                         memoryGiB: Int64.random(in: 4...64, using: &rng),
+                                         cores: Int.random(in: cores, using: &rng),
+                                         memoryGiB: Int64.random(in: memoryGiB, using: &rng),
                                          vfs: Int.random(in: 0...4, using: &rng),
                                          pkeyTable: Int.random(in: 1...6, using: &rng),
                                          mode: modes.randomElement(using: &rng)!))
@@ -26,8 +27,8 @@ import TestSupport
         return cloud
     }
 
-    static func randomShape(_ rng: inout TestRandom) -> VMShape {
-        VMShape(vcores: Int.random(in: 1...8, using: &rng),
+    static func randomShape(_ rng: inout TestRandom, vcores: ClosedRange<Int> = 1...8) -> VMShape {
+        VMShape(vcores: Int.random(in: vcores, using: &rng),
                 memoryMiB: Int64.random(in: 0...16_384, using: &rng),
                 kind: Double.random(in: 0..<1, using: &rng) < 0.75 ? .hpc : .common,
                 pinning: Bool.random(using: &rng) ? .fixed : .dynamic)
@@ -99,6 +100,40 @@ import TestSupport
         let expectedReasons: Set<RejectionReason> = [.infeasible, .pkeySpace, .vf, .pkeyTable, .lid, .cores, .memory, .fragmented]
         #expect(reasons == expectedReasons, "reasons seen: \(reasons.map(\.rawValue).sorted())")
         #expect(operations == 60 * 150)
+    }
+
+    /// Hosts of 100-300 cores at overcommit up to 7/3: free cores and dynamic slack
+    /// pass `ValueSets.top`, where values share one bit and the best-fit bound is
+    /// only a lower bound. The extreme fits must still decide as the O(H) scan does.
+    @Test(arguments: ["best-fit", "worst-fit"])
+    func extremeFitsMatchNaiveOnHostsPastTheSharedTopValue(policyName: String) {
+        var accepted = 0, pastTop = 0
+        for seed in UInt64(1)...25 {
+            var rng = TestRandom(seed: seed &* 104_729)
+            let cloud = Self.randomCloud(&rng, cores: 100...300, memoryGiB: 512...2048)
+            let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
+            let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
+            let naivePolicy = ReferencePolicies.make(policyName, random: TestRandomSource(seed: seed))
+            var running: [Int64] = []
+            for step in 0..<200 {
+                if Double.random(in: 0..<1, using: &rng) < 0.7 || running.isEmpty {
+                    let request = Fixtures.request(Int64(step + 1), vms: Int.random(in: 1...6, using: &rng),
+                                                   Self.randomShape(&rng, vcores: 1...160))
+                    let a = indexed.admit(request, policy: indexedPolicy), b = naive.admit(request, policy: naivePolicy)
+                    #expect(a == b, "seed \(seed) step \(step): indexed \(a) vs naive \(b)")
+                    if a != b { return }
+                    if case .accepted = a { running.append(request.id); accepted += 1 }
+                } else {
+                    let id = running.remove(at: Int.random(in: 0..<running.count, using: &rng))
+                    #expect(indexed.release(cluster: id) == naive.release(cluster: id))
+                }
+                pastTop += (0..<indexed.hostCount).filter { indexed.freeCores(host: $0) > 127 }.count  // ValueSets.top
+            }
+            let problems = indexed.invariantViolations()
+            #expect(problems.isEmpty, "seed \(seed): \(problems)")
+            #expect(indexed.state == naive.state)
+        }
+        #expect(accepted > 1000 && pastTop > 1000, "accepted \(accepted), host-steps past the top value \(pastTop)")
     }
 
     @Test func rejectedRequestsAndReleasesRestoreStateExactly() {
