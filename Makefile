@@ -2,6 +2,8 @@
 # make test: install what is missing, build, run every test.
 # make example-report: regenerate Reports/reference/example-report.{html,png}.
 # make bench: run the benchmark suite (release) and write Reports/benchmarks/<date>.md.
+# make bench-campaign: a sweep's scaling over threads and a Slurm job array, with a
+#   model of a million-run campaign (as root: starts a single-node Slurm in a scratch dir).
 # make fuzz: libFuzzer on every parser, FUZZ_SECONDS (600) each; see Tests/Fuzz/fuzz.sh.
 # make reproduce: regenerate Reports/reference/model-validation.md (a test checks it is current).
 SWIFT ?= swift
@@ -14,7 +16,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3 librsvg2-bin openssl chromium slurm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/hpccloud
 
-.PHONY: deps test-deps install-packages build release demo test fuzz reproduce example-report walkthrough-figures bench clean
+.PHONY: deps test-deps install-packages build release demo test fuzz reproduce example-report walkthrough-figures bench bench-campaign clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
@@ -63,6 +65,9 @@ walkthrough-figures: release test-deps
 bench: release
 	mkdir -p Reports/benchmarks
 	$(RELEASE_BIN) bench --out Reports/benchmarks/$$(date -u +%Y-%m-%d).md > /dev/null
+
+bench-campaign: release test-deps
+	python3 Reports/benchmarks/campaign.py --hpccloud $(RELEASE_BIN) --out Reports/benchmarks/$$(date -u +%Y-%m-%d)-campaign.md
 
 test: test-deps
 	$(SWIFT) build --build-tests

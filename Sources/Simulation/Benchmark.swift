@@ -2,6 +2,7 @@ import Allocation
 import CloudModel
 import ExternalPolicies
 import Foundation
+import Overheads
 import SimKernel
 import Workloads
 
@@ -163,18 +164,93 @@ public enum Benchmark {
     /// checksum covers every decision row.
     public static func simulation(policy name: String, hosts: Int, requests: Int, catalog: HardwareCatalog) -> Result {
         measure("simulation: \(name), \(requests.formatted()) requests, \(hosts.formatted()) hosts") {
-            // Capacity ~ hosts x 32 cores x 2; a cluster holds ~8.5 VMs x 2.3 vCPUs for 24 h on average.
-            let perHour = Double(hosts) * 64 * 0.8 / (8.5 * 2.3) / 24
-            let spec = SyntheticWorkloadSpec(
-                requests: requests, arrivals: .poisson(perHour: perHour), vms: .uniform(min: 1, max: 16),
-                vcores: .table([.init(value: 1, weight: 0.3), .init(value: 2, weight: 0.4), .init(value: 4, weight: 0.3)]),
-                memoryGiBPerVcore: 2, lifetime: .exponential(mean: 24 * 3600), commonShare: 0.2, pinnedShare: 0.5,
-                resize: ResizeSpec(probability: 0.1, growShare: 0.5,
-                                   delta: .table([.init(value: 1, weight: 0.5), .init(value: 2, weight: 0.3), .init(value: 4, weight: 0.2)]),
-                                   lifeFraction: 0.25...0.75))
-            let workload = try! SyntheticWorkload.generate(spec, streams: RandomStreams(seed: 1))  // fixed arrivals: a week at most
+            let workload = syntheticWorkload(hosts: hosts, requests: requests)
             return run(workload, cloud: cloud(hosts: hosts, catalog: catalog), policy: name)
         }
+    }
+
+    /// The synthetic workload of `simulation`: clusters of 1-16 VMs (10% resize once),
+    /// arrivals scaled to keep `hosts` hosts about 80% busy.
+    public static func syntheticWorkload(hosts: Int, requests: Int) -> Workload {
+        // Capacity ~ hosts x 32 cores x 2; a cluster holds ~8.5 VMs x 2.3 vCPUs for 24 h on average.
+        let perHour = Double(hosts) * 64 * 0.8 / (8.5 * 2.3) / 24
+        let spec = SyntheticWorkloadSpec(
+            requests: requests, arrivals: .poisson(perHour: perHour), vms: .uniform(min: 1, max: 16),
+            vcores: .table([.init(value: 1, weight: 0.3), .init(value: 2, weight: 0.4), .init(value: 4, weight: 0.3)]),
+            memoryGiBPerVcore: 2, lifetime: .exponential(mean: 24 * 3600), commonShare: 0.2, pinnedShare: 0.5,
+            resize: ResizeSpec(probability: 0.1, growShare: 0.5,
+                               delta: .table([.init(value: 1, weight: 0.5), .init(value: 2, weight: 0.3), .init(value: 4, weight: 0.2)]),
+                               lifeFraction: 0.25...0.75))
+        return try! SyntheticWorkload.generate(spec, streams: RandomStreams(seed: 1))  // fixed arrivals: a week at most
+    }
+
+    /// What `hpccloud replay` does, in two cases: a trace CSV (the synthetic workload,
+    /// written to `directory` beforehand) read and parsed, then run with the overhead
+    /// model and no decision log; and the same with the log written to a file as the
+    /// command writes it (buffered, fsynced, renamed into place). The second's note
+    /// gives the ratio. Checksums: the summary's counts without the log, the log's bytes with it.
+    public static func replay(hosts: Int, requests: Int, catalog: HardwareCatalog, directory: String) throws -> [Result] {
+        let trace = directory + "/trace.csv", log = directory + "/decisions.csv"
+        try Data(traceCSV(syntheticWorkload(hosts: hosts, requests: requests))).write(to: URL(fileURLWithPath: trace))
+        defer {
+            try? FileManager.default.removeItem(atPath: trace)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        let cloud = cloud(hosts: hosts, catalog: catalog)
+        let overheads = try OverheadModel.load(hardwareDirectory: catalog.directory)
+        func simulator(_ workload: Workload) -> Simulator {
+            Simulator(cloud: cloud, workload: workload, policy: FirstFit(), overheads: overheads, profile: overheads.hpl)
+        }
+        let label = "replay: trace CSV, \(requests.formatted()) requests, \(hosts.formatted()) hosts"
+        var failure: Error?
+        let bare = measure(label + ", no decision log") {
+            do {
+                let summary = simulator(try TraceCSV.read(path: trace)).run()
+                var checksum = Checksum()
+                for count in [summary.requests, summary.accepted, summary.resizesAccepted, summary.departures] { checksum.add(Int64(count)) }
+                return (summary.events, summary.requests, checksum.value)
+            } catch { failure = error; return (0, 0, 0) }
+        }
+        var logged = measure(label + ", decision log") {
+            do {
+                let writer = try DecisionLogWriter(path: log)
+                let summary = simulator(try TraceCSV.read(path: trace)).run(record: writer.write)
+                try writer.finish()
+                return (summary.events, summary.requests, 0)
+            } catch { failure = error; return (0, 0, 0) }
+        }
+        if let failure { throw failure }
+        var checksum = Checksum()
+        checksum.add(try Data(contentsOf: URL(fileURLWithPath: log)))
+        logged.checksum = checksum.value
+        logged.note = String(format: "%.2fx the run without a log", logged.seconds / max(bare.seconds, 1e-9))
+        return [bare, logged]
+    }
+
+    /// A workload as the trace CSV `TraceCSV` reads (SEMANTICS 7): arrivals, then resizes as
+    /// `resize` rows. Whole GiB of memory and no work, as the synthetic workloads here have.
+    public static func traceCSV(_ workload: Workload) -> [UInt8] {
+        var out = Array((TraceCSV.header + ",op\n").utf8)
+        out.reserveCapacity(64 * (workload.requests.count + workload.resizes.count))
+        func field(_ text: String) { out.append(contentsOf: text.utf8); out.append(UInt8(ascii: ",")) }
+        for r in workload.requests {
+            precondition(r.shape.memoryMiB % 1024 == 0 && r.work == nil, "a benchmark trace has whole GiB and no work")
+            Units.appendDecimal(r.id, to: &out)
+            out.append(UInt8(ascii: ","))
+            Units.appendSeconds(r.arrival, to: &out)
+            out.append(UInt8(ascii: ","))
+            field(r.tenant)
+            field("\(r.vms),\(r.shape.vcores),\(r.shape.memoryMiB / 1024),\(r.shape.kind.rawValue),\(r.shape.pinning.rawValue)")
+            Units.appendSeconds(r.duration, to: &out)
+            out.append(contentsOf: ",arrive\n".utf8)
+        }
+        for r in workload.resizes {
+            Units.appendDecimal(r.id, to: &out)
+            out.append(UInt8(ascii: ","))
+            Units.appendSeconds(r.time, to: &out)
+            out.append(contentsOf: ",,\(r.delta),,,,,,resize\n".utf8)
+        }
+        return out
     }
 
     /// The Lublin 256-node SWF log repeated back to back to `jobs` jobs, replayed

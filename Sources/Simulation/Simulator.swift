@@ -375,9 +375,10 @@ public final class Simulator {
     /// (placements held as they were: the run is not re-simulated).
     private func modelIntervals(_ overheads: OverheadModel) -> PerformanceSummary.Intervals? {
         guard !performance.placements.isEmpty else { return nil }
-        // Sorted so the sums run in one order whatever the dictionary's: same bytes out.
-        let placements = performance.placements.sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count
-                                                                       : "\($0.key)" < "\($1.key)" }
+        // Sorted so the sums run in one order whatever the dictionary's: same bytes out. Each key is
+        // described once: described in the comparison, the sort took 80% of a 400k-request replay.
+        let placements = performance.placements.map { (key: $0.key, value: $0.value, name: "\($0.key)") }
+            .sorted { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.name < $1.name }
         let clusters = Double(placements.reduce(0) { $0 + $1.value.count })
         func mean(_ term: @escaping (OverheadModel, ApplicationProfile, Placement, Tally) -> Double) -> ModelInterval {
             let band = overheads.interval(profile: profile!) { model, profile in

@@ -9,13 +9,15 @@ struct Bench: ParsableCommand {
         abstract: "Run the fixed benchmark suite (build with -c release) and print or write its report.",
         discussion: """
         Cases: the event kernel (10M events); placement alone per policy at 1k, 10k and
-        100k hosts, with the O(H) reference policy at 1k hosts whose checksum must match;
-        a full simulation of 1M requests on 100k hosts per policy; first-fit at 1k, 10k and
-        100k hosts with 10k, 100k and 1M requests (scaling); and the Lublin SWF log repeated
-        to 1M jobs; the external policy protocol (policies/first_fit.py through python3 at
-        100 and 1k hosts, 20k admissions, checked against the built-in first-fit: every
-        question lists every candidate host, so its cost grows with the cloud). Each:
-        wall time, events/s, requests/s, peak memory, checksum.
+        100k hosts (first-fit also at 1M), with the O(H) reference policy at 1k hosts whose
+        checksum must match; a full simulation of 1M requests on 100k hosts per policy;
+        first-fit at 1k, 10k, 100k and 1M hosts with 10k, 100k, 1M and 10M requests
+        (scaling); replay of a 400k-request trace CSV on 40k hosts, without and with the
+        decision log written; the Lublin SWF log repeated to 1M jobs; the external policy
+        protocol (policies/first_fit.py through python3 at 100 and 1k hosts, 20k
+        admissions, checked against the built-in first-fit: every question lists every
+        candidate host, so its cost grows with the cloud). Each: wall time, events/s,
+        requests/s, peak memory, checksum.
         """)
 
     @Flag(help: "A smaller suite (each case a tenth the size), for a quick look.")
@@ -24,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the Markdown report here.", valueName: "FILE"))
     var out: String?
 
-    @Option(help: ArgumentHelp("Run only the cases one of whose words starts with this (kernel, placement, simulation, policy protocol, SWF, or a policy such as best-fit).", valueName: "PREFIX"))
+    @Option(help: ArgumentHelp("Run only the cases one of whose words starts with this (kernel, placement, simulation, replay, policy protocol, SWF, or a policy such as best-fit).", valueName: "PREFIX"))
     var only: String?
 
     @Option(help: ArgumentHelp("The committed report to show each case against (its wall time as a ratio). Default: the newest Reports/benchmarks/YYYY-MM-DD.md beside the hardware catalog, --out left out.",
@@ -49,7 +51,8 @@ struct Bench: ParsableCommand {
             }
             if wanted("event kernel") { add(Benchmark.eventKernel(events: 10_000_000 / scale)) }
             for policy in PlacementPolicies.names where wanted("placement \(policy)") {
-                for hosts in [1_000, 10_000, 100_000] {
+                // 1M hosts for first-fit alone: the scaling table's last row.
+                for hosts in [1_000, 10_000, 100_000] + (policy == "first-fit" ? [1_000_000] : []) {
                     var result = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog)
                     if hosts == 1_000 {
                         let reference = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog, reference: true)
@@ -64,6 +67,17 @@ struct Bench: ParsableCommand {
             }
             for policy in PlacementPolicies.names where wanted("simulation \(policy)") {
                 add(Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog))
+            }
+            if wanted("simulation first-fit") {
+                add(Benchmark.simulation(policy: "first-fit", hosts: 1_000_000 / scale, requests: 10_000_000 / scale, catalog: catalog))
+            }
+            if wanted("replay") {
+                let scratch = NSTemporaryDirectory() + "hpccloud-bench-\(getpid())"
+                try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: scratch) }
+                for result in try Benchmark.replay(hosts: 40_000 / scale, requests: 400_000 / scale, catalog: catalog, directory: scratch) {
+                    add(result)
+                }
             }
             if wanted("policy protocol") {
                 // The Python example that decides as first-fit, from the checkout the hardware catalog is in.
@@ -85,7 +99,7 @@ struct Bench: ParsableCommand {
             } else {
                 history = BenchmarkHistory.newest(in: catalog.directory + "/../Reports/benchmarks", excluding: out)
             }
-            if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, policy protocol, SWF, or a policy)") }
+            if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, replay, policy protocol, SWF, or a policy)") }
             let report = BenchReport(results: results, quick: quick, previous: history).markdown
             print(report)
             if let out {
@@ -140,6 +154,20 @@ struct BenchReport {
         }
         if let peak = full.map(\.peakMiB).max() {
             lines.append(String(format: "- peak memory under 2 GiB at 100k hosts: %.0f MiB (%@)", peak, peak < 2048 ? "met" : "NOT met"))
+        }
+        for size in ["1,000 hosts", "10,000 hosts", "100,000 hosts"] {
+            let cases = find("placement: ").filter { $0.name.contains(", \(size),") }
+            guard let firstFit = cases.first(where: { $0.name.contains("first-fit") }) else { continue }
+            for policy in ["best-fit", "worst-fit"] {
+                guard let other = cases.first(where: { $0.name.contains(policy) }) else { continue }
+                let ratio = other.seconds / max(firstFit.seconds, 1e-9)
+                lines.append(String(format: "- %@ within 2x of first-fit, placement at %@: %.2fx (%@)", policy, size, ratio, ratio <= 2 ? "met" : "NOT met"))
+            }
+        }
+        let replays = find("replay: trace CSV")
+        if let bare = replays.first(where: { $0.name.hasSuffix("no decision log") }), let logged = replays.first(where: { $0.name.hasSuffix(", decision log") }) {
+            let ratio = logged.seconds / max(bare.seconds, 1e-9)
+            lines.append(String(format: "- replay with a decision log within 1.5x of the run without: %.2fx (%@)", ratio, ratio <= 1.5 ? "met" : "NOT met"))
         }
         let mismatches = results.filter { $0.referenceMatches == false }
         lines.append("- checksums equal the O(H) reference policies at 1k hosts: \(mismatches.isEmpty ? "all five" : "NOT: " + mismatches.map(\.name).joined(separator: "; "))")

@@ -4,6 +4,7 @@ import Foundation
 import Simulation
 import Testing
 import TestSupport
+import Workloads
 
 /// The benchmark's cases decide exactly as the O(H) reference policies (speed
 /// never changes decisions), and its checksums are reproducible.
@@ -25,6 +26,30 @@ import TestSupport
         #expect(Benchmark.simulation(policy: "worst-fit", hosts: 200, requests: 2_000, catalog: catalog).checksum != a.checksum)
         let kernel = Benchmark.eventKernel(events: 100_000)
         #expect(kernel.checksum == Benchmark.eventKernel(events: 100_000).checksum)
+    }
+
+    @Test func theReplayCaseReadsItsTraceBackAndLogsEveryDecision() throws {
+        let workload = Benchmark.syntheticWorkload(hosts: 40, requests: 600)
+        #expect(!workload.resizes.isEmpty)
+        let parsed = try TraceCSV.parse(Benchmark.traceCSV(workload), file: "bench trace")
+        // The trace keeps microseconds, as the decision log does.
+        func micro(_ ns: Int64) -> Int64 { (ns + 500) / 1000 * 1000 }
+        #expect(parsed.requests.count == 600 && parsed.resizes.count == workload.resizes.count)
+        for (a, b) in zip(parsed.requests, workload.requests) {
+            #expect(a.id == b.id && a.arrival == micro(b.arrival) && a.duration == micro(b.duration) && a.tenant == b.tenant
+                    && a.vms == b.vms && a.shape == b.shape)
+        }
+        #expect(parsed.resizes.map(\.delta) == workload.resizes.map(\.delta) && parsed.resizes.map(\.id) == workload.resizes.map(\.id))
+
+        let dir = try Fixtures.scratchDirectory("bench-replay")
+        let catalog = try Fixtures.catalog()
+        let first = try Benchmark.replay(hosts: 40, requests: 600, catalog: catalog, directory: dir)
+        let again = try Benchmark.replay(hosts: 40, requests: 600, catalog: catalog, directory: dir)
+        #expect(first.count == 2 && first.allSatisfy { $0.requests == 600 } && first[0].events == first[1].events)
+        #expect(first.map(\.checksum) == again.map(\.checksum) && first[0].checksum != first[1].checksum)
+        #expect(first[1].note.hasSuffix("x the run without a log"))
+        // The trace and the log are the case's own scratch files: nothing is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 }
 
