@@ -16,7 +16,6 @@ import datetime
 import os
 import platform
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -46,65 +45,17 @@ def sh(script, env=None, check=True):
     return done.stdout
 
 
+SLURM = os.path.join(ROOT, "Tests", "Slurm", "single-node.sh")
+
+
 def start_slurm(scratch):
-    """A single-node Slurm on ports of our own, as Tests/HPCCloudCLITests/SlurmTests.swift starts it."""
-    for sub in ("state", "spool", "log"):
-        os.makedirs(os.path.join(scratch, sub), exist_ok=True)
-    sh("""
-        if ! munge -n >/dev/null 2>&1; then
-          mkdir -p /run/munge /etc/munge /var/log/munge /var/lib/munge
-          [ -s /etc/munge/munge.key ] || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
-          chown -R munge:munge /run/munge /etc/munge /var/log/munge /var/lib/munge
-          chmod 700 /etc/munge; chmod 400 /etc/munge/munge.key
-          runuser -u munge -- /usr/sbin/munged
-          sleep 1
-        fi
-        munge -n | unmunge >/dev/null
-        """)
-    port = 24000 + (os.getpid() % 4000) * 2
-    host = socket.gethostname().split(".")[0]
-    conf = f"""ClusterName=hpccloudbench
-SlurmctldHost={host}
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-SlurmctldPort={port}
-SlurmdPort={port + 1}
-StateSaveLocation={scratch}/state
-SlurmdSpoolDir={scratch}/spool
-SlurmctldPidFile={scratch}/slurmctld.pid
-SlurmdPidFile={scratch}/slurmd.pid
-SlurmctldLogFile={scratch}/log/slurmctld.log
-SlurmdLogFile={scratch}/log/slurmd.log
-JobCompType=jobcomp/none
-AccountingStorageType=accounting_storage/none
-ReturnToService=2
-NodeName={host} CPUs={os.cpu_count()} State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-"""
-    with open(os.path.join(scratch, "slurm.conf"), "w") as f:
-        f.write(conf)
-    env = dict(os.environ, SLURM_CONF=os.path.join(scratch, "slurm.conf"))
-    sh("""
-        /usr/sbin/slurmctld && /usr/sbin/slurmd || exit 1
-        for i in $(seq 1 60); do sinfo -h -o %T 2>/dev/null | grep -q idle && exit 0; sleep 0.5; done
-        exit 1
-        """, env=env)
-    return env
+    """A single-node Slurm on ports of our own, started as the Slurm test starts it."""
+    sh(f"'{SLURM}' start '{scratch}' {24000 + (os.getpid() % 4000) * 2}")
+    return dict(os.environ, SLURM_CONF=os.path.join(scratch, "slurm.conf"))
 
 
 def stop_slurm(scratch):
-    for name in ("slurmd.pid", "slurmctld.pid"):
-        try:
-            with open(os.path.join(scratch, name)) as f:
-                os.kill(int(f.read().strip()), 15)
-        except (OSError, ValueError):
-            pass
+    sh(f"'{SLURM}' stop '{scratch}'", check=False)
 
 
 def runs_in(database):
@@ -180,8 +131,8 @@ def main():
                   f"Measured here: {per_run:.3f} s per run on one core, {shard_overhead:.2f} s per array task beyond its runs "
                   f"(scheduling, start-up, database), {merge_per_run * 1000:.1f} ms per run to merge, "
                   f"{bytes_per_run / 1024:.0f} KiB of results database per run.", "",
-                  "Layout: one array task per core, each running runs/cores runs with `--jobs 1`; Slurm's default "
-                  "MaxArraySize is 1001, so tasks beyond it are separate arrays. Wall = runs per task x run time + task "
+                  "Layout: one array task per core, each running runs/cores runs with `--jobs 1`; slurm.conf(5) sets MaxArraySize to 1001 by default, "
+                  "so tasks beyond it go in separate arrays. Wall = runs per task x run time + task "
                   "overhead, then the merge, which is sequential.", "",
                   "| nodes x cores | tasks | runs per task | compute (h) | merge (h) | wall (h) | results (GiB) |",
                   "|---|---|---|---|---|---|---|"]

@@ -20,6 +20,10 @@ public enum Benchmark {
         /// For cases also run with the O(H) reference policy: whether its checksum matched.
         public var referenceMatches: Bool?
         public var note: String = ""
+        /// The share of requests accepted and the rejection mix, where the case admits.
+        public var outcome: String = ""
+        /// With repeated runs: the fastest and slowest (`seconds` is then the median).
+        public var spread: ClosedRange<Double>?
 
         public var eventsPerSecond: Double { Double(events) / max(seconds, 1e-9) }
         public var requestsPerSecond: Double { Double(requests) / max(seconds, 1e-9) }
@@ -56,13 +60,32 @@ public enum Benchmark {
         return kib / 1024
     }
 
-    static func measure(_ name: String, _ body: () -> (events: Int, requests: Int, checksum: UInt64)) -> Result {
+    /// What a case's body reports: its counts, a checksum of its decisions and its outcome.
+    struct Measured {
+        var events: Int
+        var requests: Int
+        var checksum: UInt64
+        var outcome = ""
+    }
+
+    static func measure(_ name: String, _ body: () -> Measured) -> Result {
         resetPeak()
         let start = DispatchTime.now().uptimeNanoseconds
-        let outcome = body()
+        let measured = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Result(name: name, seconds: seconds, events: outcome.events, requests: outcome.requests,
-                      peakMiB: peakMiB(), checksum: outcome.checksum)
+        return Result(name: name, seconds: seconds, events: measured.events, requests: measured.requests,
+                      peakMiB: peakMiB(), checksum: measured.checksum, outcome: measured.outcome)
+    }
+
+    /// "97.1% accepted; rejected: cores 2.0%, pkey-space 0.9%": what a case measured, beside its time
+    /// (a case that mostly rejects measures cheap rejections, not placement).
+    static func outcome(requests: Int, accepted: Int, rejected: [RejectionReason: Int]) -> String {
+        guard requests > 0 else { return "" }
+        func share(_ n: Int) -> String { String(format: "%.1f%%", 100 * Double(n) / Double(requests)) }
+        let mix = rejected.filter { $0.value > 0 }
+            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.key.rawValue) \(share($0.value))" }
+        return "\(share(accepted)) accepted" + (mix.isEmpty ? "" : "; rejected: " + mix.joined(separator: ", "))
     }
 
     // MARK: Cases
@@ -80,7 +103,7 @@ public enum Benchmark {
                 if i & 1023 == 0 { checksum.add(key.time ^ Int64(payload)) }
                 queue.schedule(at: key.time + Int64(random.next() % 1_000_000), eventClass: 0, id: Int64(65_536 + i), payload)
             }
-            return (events, 0, checksum.value)
+            return Measured(events: events, requests: 0, checksum: checksum.value)
         }
     }
 
@@ -128,7 +151,7 @@ public enum Benchmark {
     /// `operations` admissions of 1-4 VM clusters of mixed shapes, releasing the
     /// oldest cluster first whenever `4 x hosts` are running.
     static func admissions(_ policy: some PlacementPolicy, hosts: Int, operations: Int, catalog: HardwareCatalog)
-        -> (events: Int, requests: Int, checksum: UInt64) {
+        -> Measured {
         let engine = AllocationEngine(cloud: cloud(hosts: hosts, catalog: catalog))
         let random = SplitMixRandom(seed: 3)
         var live: [Int64] = []
@@ -136,6 +159,8 @@ public enum Benchmark {
         var oldest = 0
         var checksum = Checksum()
         var placements = 0
+        var accepted = 0
+        var rejected: [RejectionReason: Int] = [:]
         for id in 1...Int64(operations) {
             if live.count - oldest >= 4 * hosts {
                 engine.release(cluster: live[oldest])
@@ -147,16 +172,19 @@ public enum Benchmark {
             let request = ClusterRequest(id: id, arrival: 0, tenant: "b", vms: 1 + Int((r >> 8) % 4), shape: shape, duration: 0)
             switch engine.admit(request, policy: policy) {
             case .accepted(_, let vms):
+                accepted += 1
                 live.append(id)
                 placements += vms.count
                 for vm in vms { checksum.add(Int64(vm.host)) }
             case .rejected(let reason):
+                rejected[reason, default: 0] += 1
                 checksum.add(reason.rawValue.utf8)
             case .ignored:
                 break
             }
         }
-        return (placements, operations, checksum.value)
+        return Measured(events: placements, requests: operations, checksum: checksum.value,
+                        outcome: outcome(requests: operations, accepted: accepted, rejected: rejected))
     }
 
     /// A full simulation: `requests` clusters of 1-16 VMs (10% resize once) on
@@ -208,16 +236,18 @@ public enum Benchmark {
                 let summary = simulator(try TraceCSV.read(path: trace)).run()
                 var checksum = Checksum()
                 for count in [summary.requests, summary.accepted, summary.resizesAccepted, summary.departures] { checksum.add(Int64(count)) }
-                return (summary.events, summary.requests, checksum.value)
-            } catch { failure = error; return (0, 0, 0) }
+                return Measured(events: summary.events, requests: summary.requests, checksum: checksum.value,
+                                outcome: outcome(requests: summary.requests, accepted: summary.accepted, rejected: summary.rejected))
+            } catch { failure = error; return Measured(events: 0, requests: 0, checksum: 0) }
         }
         var logged = measure(label + ", decision log") {
             do {
                 let writer = try DecisionLogWriter(path: log)
                 let summary = simulator(try TraceCSV.read(path: trace)).run(record: writer.write)
                 try writer.finish()
-                return (summary.events, summary.requests, 0)
-            } catch { failure = error; return (0, 0, 0) }
+                return Measured(events: summary.events, requests: summary.requests, checksum: 0,
+                                outcome: outcome(requests: summary.requests, accepted: summary.accepted, rejected: summary.rejected))
+            } catch { failure = error; return Measured(events: 0, requests: 0, checksum: 0) }
         }
         if let failure { throw failure }
         var checksum = Checksum()
@@ -276,7 +306,7 @@ public enum Benchmark {
         }
     }
 
-    static func run(_ workload: Workload, cloud: CloudSpec, policy name: String) -> (events: Int, requests: Int, checksum: UInt64) {
+    static func run(_ workload: Workload, cloud: CloudSpec, policy name: String) -> Measured {
         let policy = PlacementPolicies.make(name, random: SplitMixRandom(seed: 11))!
         var checksum = Checksum()
         var line: [UInt8] = []
@@ -286,6 +316,7 @@ public enum Benchmark {
             row.appendCSV(to: &line)
             checksum.add(line)
         }
-        return (summary.events, summary.requests, checksum.value)
+        return Measured(events: summary.events, requests: summary.requests, checksum: checksum.value,
+                        outcome: outcome(requests: summary.requests, accepted: summary.accepted, rejected: summary.rejected))
     }
 }

@@ -33,7 +33,14 @@ struct Bench: ParsableCommand {
                                valueName: "FILE"))
     var previous: String?
 
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run each case N times and report the median wall time with the fastest and slowest (a loaded machine shows as a wide spread). The O(H) reference runs once.", valueName: "N"))
+    var repeats = 1
+
     @OptionGroup var hardware: HardwareOptions
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1, got \(repeats)") }
+    }
 
     func run() throws {
         try reportingInputErrors {
@@ -44,16 +51,28 @@ struct Bench: ParsableCommand {
             func wanted(_ kind: String) -> Bool {
                 only.map { (" " + kind.lowercased()).contains(" " + $0.lowercased()) || $0.lowercased().hasPrefix(kind.lowercased()) } ?? true
             }
+            // Each case `repeats` times: the median run, with the fastest and slowest; the decisions must not vary.
+            func repeated(_ make: () throws -> [Benchmark.Result]) rethrows -> [Benchmark.Result] {
+                var runs: [[Benchmark.Result]] = []
+                for _ in 0..<repeats { runs.append(try make()) }
+                return runs[0].indices.map { i in
+                    let all = runs.map { $0[i] }.sorted { $0.seconds < $1.seconds }
+                    var median = all[(all.count - 1) / 2]
+                    if all.count > 1 { median.spread = all.first!.seconds...all.last!.seconds }
+                    if Set(all.map(\.checksum)).count > 1 { median.note += (median.note.isEmpty ? "" : "; ") + "CHECKSUM VARIES BETWEEN RUNS" }
+                    return median
+                }
+            }
             func add(_ result: Benchmark.Result) {
                 results.append(result)
                 FileHandle.standardError.write(Data(String(format: "%-80@ %8.2f s  %@\n", result.name as NSString, result.seconds,
                                                            result.referenceMatches.map { $0 ? "reference matches" : "REFERENCE DIFFERS" } ?? "").utf8))
             }
-            if wanted("event kernel") { add(Benchmark.eventKernel(events: 10_000_000 / scale)) }
+            if wanted("event kernel") { repeated { [Benchmark.eventKernel(events: 10_000_000 / scale)] }.forEach(add) }
             for policy in PlacementPolicies.names where wanted("placement \(policy)") {
                 // 1M hosts for first-fit alone: the scaling table's last row.
                 for hosts in [1_000, 10_000, 100_000] + (policy == "first-fit" ? [1_000_000] : []) {
-                    var result = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog)
+                    var result = repeated { [Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog)] }[0]
                     if hosts == 1_000 {
                         let reference = Benchmark.placement(policy: policy, hosts: hosts, operations: 300_000 / scale, catalog: catalog, reference: true)
                         result.referenceMatches = reference.checksum == result.checksum
@@ -63,35 +82,35 @@ struct Bench: ParsableCommand {
                 }
             }
             for (hosts, requests) in [(1_000, 10_000), (10_000, 100_000)] where wanted("simulation first-fit") {
-                add(Benchmark.simulation(policy: "first-fit", hosts: hosts / scale, requests: requests / scale, catalog: catalog))
+                repeated { [Benchmark.simulation(policy: "first-fit", hosts: hosts / scale, requests: requests / scale, catalog: catalog)] }.forEach(add)
             }
             for policy in PlacementPolicies.names where wanted("simulation \(policy)") {
-                add(Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog))
+                repeated { [Benchmark.simulation(policy: policy, hosts: 100_000 / scale, requests: 1_000_000 / scale, catalog: catalog)] }.forEach(add)
             }
             if wanted("simulation first-fit") {
-                add(Benchmark.simulation(policy: "first-fit", hosts: 1_000_000 / scale, requests: 10_000_000 / scale, catalog: catalog))
+                repeated { [Benchmark.simulation(policy: "first-fit", hosts: 1_000_000 / scale, requests: 10_000_000 / scale, catalog: catalog)] }.forEach(add)
             }
             if wanted("replay") {
                 let scratch = NSTemporaryDirectory() + "hpccloud-bench-\(getpid())"
                 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(atPath: scratch) }
-                for result in try Benchmark.replay(hosts: 40_000 / scale, requests: 400_000 / scale, catalog: catalog, directory: scratch) {
-                    add(result)
-                }
+                try repeated { try Benchmark.replay(hosts: 40_000 / scale, requests: 400_000 / scale, catalog: catalog, directory: scratch) }.forEach(add)
             }
             if wanted("policy protocol") {
                 // The Python example that decides as first-fit, from the checkout the hardware catalog is in.
                 let script = URL(fileURLWithPath: catalog.directory + "/../policies/first_fit.py").standardized.path
                 for hosts in [100, 1_000] {
-                    add(try Benchmark.externalPlacement(command: ["python3", script], reference: "first-fit", hosts: hosts,
-                                                        operations: 20_000 / scale, catalog: catalog))
+                    try repeated {
+                        [try Benchmark.externalPlacement(command: ["python3", script], reference: "first-fit", hosts: hosts,
+                                                         operations: 20_000 / scale, catalog: catalog)]
+                    }.forEach(add)
                 }
             }
             if wanted("SWF") {
             let lublin = try loadScenario(FileManager.default.fileExists(atPath: catalog.directory + "/../Workloads/swf-lublin-256.yaml")
                                           ? catalog.directory + "/../Workloads/swf-lublin-256.yaml" : "Workloads/swf-lublin-256.yaml",
                                           hardware: hardware).scenario
-            add(try Benchmark.swfReplay(lublin, jobs: 1_000_000 / scale))
+            try repeated { [try Benchmark.swfReplay(lublin, jobs: 1_000_000 / scale)] }.forEach(add)
             }
             var history: (path: String, history: BenchmarkHistory)?
             if let previous {
@@ -129,14 +148,18 @@ struct BenchReport {
             lines.append("- previous: \(name) (\(previous.history.date ?? "no date"), commit \(previous.history.commit.map { String($0.prefix(12)) } ?? "unknown"))"
                          + (comparable == nil ? "; not compared: one of the two is a --quick run" : "; `vs previous` is this wall time over that one (above 1: slower)"))
         }
+        let runs = results.compactMap(\.spread).isEmpty ? "one run each" : "wall is the median run, min / max the fastest and slowest"
+        lines.append("- runs: \(runs); outcome: the share of requests accepted and the rejection mix (what the time was spent on)")
         lines.append("")
-        lines.append("| case | wall (s) | vs previous | events/s | requests/s | peak MiB | checksum | reference |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| case | wall (s) | min / max (s) | vs previous | events/s | requests/s | peak MiB | checksum | reference | outcome |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in results {
-            let reference = r.referenceMatches.map { ($0 ? "matches" : "DIFFERS") + " (\(r.note))" } ?? ""
+            let reference = r.referenceMatches.map { ($0 ? "matches" : "DIFFERS") + " (\(r.note))" } ?? r.note
             let ratio = comparable?.history.ratio(r.name, seconds: r.seconds).map { String(format: "%.2fx", $0) } ?? ""
-            lines.append(String(format: "| %@ | %.3f | %@ | %@ | %@ | %.0f | %016llx | %@ |", r.name, r.seconds, ratio, Self.rate(r.eventsPerSecond),
-                                r.requests > 0 ? Self.rate(r.requestsPerSecond) : "", r.peakMiB, r.checksum, reference))
+            let spread = r.spread.map { String(format: "%.3f / %.3f", $0.lowerBound, $0.upperBound) } ?? ""
+            lines.append(String(format: "| %@ | %.3f | %@ | %@ | %@ | %@ | %.0f | %016llx | %@ | %@ |", r.name, r.seconds, spread, ratio,
+                                Self.rate(r.eventsPerSecond), r.requests > 0 ? Self.rate(r.requestsPerSecond) : "", r.peakMiB,
+                                r.checksum, reference, r.outcome))
         }
         lines.append("")
         lines.append("## Targets")

@@ -61,6 +61,24 @@ struct Tool {
         #expect(other.status == 0 && other.stdout.hasPrefix("default-64-host-cx3: 64 hosts, policy worst-fit, seed 5"))
     }
 
+    @Test func benchRepeatsACaseAndShowsItsSpreadAndOutcome() throws {
+        // "placement best" picks the best-fit placement cases: a prefix of the case's words.
+        let result = try Tool.run(["bench", "--quick", "--only", "placement best", "--repeat", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("- runs: wall is the median run, min / max the fastest and slowest"))
+        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| placement: best-fit, 1,000 hosts") }
+        let cells = try #require(rows.first).split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        // case, wall, min / max, ..., outcome: the median lies within the spread, the outcome says what was decided.
+        let wall = try #require(Double(cells[1]))
+        let spread = cells[2].split(separator: "/").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(spread.count == 2 && spread[0] <= wall && wall <= spread[1])
+        #expect(cells.last?.hasSuffix("accepted") == true || cells.last?.contains("accepted; rejected: ") == true, "\(cells)")
+        #expect(!result.stdout.contains("CHECKSUM VARIES"))
+        // --only takes a policy name; one that matches nothing is an error.
+        let none = try Tool.run(["bench", "--quick", "--only", "nothing-like-this"])
+        #expect(none.status != 0 && none.stderr.contains("no case matches 'nothing-like-this'"))
+    }
+
     @Test func replayToStdoutWritesExactlyTheGoldenLog() throws {
         let result = try Tool.run(["replay", golden + "golden-trace.csv", "--scenario", golden + "golden.yaml", "--decisions", "-"])
         #expect(result.status == 0, "\(result.stderr)")

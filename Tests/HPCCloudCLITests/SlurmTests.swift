@@ -4,8 +4,7 @@ import Testing
 import TestSupport
 
 /// A sweep through a real Slurm: a single-node cluster (Debian's slurm-wlm and
-/// munge, installed by `make test`) started here with a slurm.conf written by
-/// the test, the generated job array submitted with sbatch, the shards merged
+/// munge, installed by `make test`) started here by `Tests/Slurm/single-node.sh`, the generated job array submitted with sbatch, the shards merged
 /// and compared with the whole sweep run on this machine. If Slurm cannot
 /// start, the test fails with the reason; it is never skipped.
 @Suite(.serialized) struct SlurmTests {
@@ -26,66 +25,17 @@ import TestSupport
         // Under make test the trait does not skip: a missing requirement fails here, saying what it is.
         try #require(ExternalRequirement.slurm.isMet, Comment(rawValue: ExternalRequirement.slurm.missing))
         let dir = try Fixtures.scratchDirectory("slurm")
-        for sub in ["state", "spool", "log", "job"] {
-            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
-        }
-        // munged, once per machine: its socket directory and key.
-        let munge = try Self.shell("""
-            set -e
-            if ! munge -n >/dev/null 2>&1; then
-              mkdir -p /run/munge /etc/munge /var/log/munge /var/lib/munge
-              [ -s /etc/munge/munge.key ] || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
-              chown -R munge:munge /run/munge /etc/munge /var/log/munge /var/lib/munge
-              chmod 700 /etc/munge; chmod 400 /etc/munge/munge.key
-              runuser -u munge -- /usr/sbin/munged
-              sleep 1
-            fi
-            munge -n | unmunge >/dev/null
-            """)
-        try #require(munge.status == 0, "munged did not start: \(munge.output)")
-
-        // Ports of our own, so a leftover daemon cannot answer for this cluster.
+        try FileManager.default.createDirectory(atPath: "\(dir)/job", withIntermediateDirectories: true)
+        // Ports of our own, so a leftover daemon cannot answer for this cluster. The script
+        // (shared with Reports/benchmarks/campaign.py) writes slurm.conf and starts munged,
+        // slurmctld and slurmd; it is stopped by pid.
         let port = 20_000 + Int(getpid() % 5_000) * 2
-        let host = try Self.shell("hostname -s").output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let conf = """
-        ClusterName=hpccloudtest
-        SlurmctldHost=\(host)
-        SlurmUser=root
-        SlurmdUser=root
-        AuthType=auth/munge
-        ProctrackType=proctrack/linuxproc
-        TaskPlugin=task/none
-        SelectType=select/cons_tres
-        SelectTypeParameters=CR_Core
-        MpiDefault=none
-        SlurmctldPort=\(port)
-        SlurmdPort=\(port + 1)
-        StateSaveLocation=\(dir)/state
-        SlurmdSpoolDir=\(dir)/spool
-        SlurmctldPidFile=\(dir)/slurmctld.pid
-        SlurmdPidFile=\(dir)/slurmd.pid
-        SlurmctldLogFile=\(dir)/log/slurmctld.log
-        SlurmdLogFile=\(dir)/log/slurmd.log
-        JobCompType=jobcomp/none
-        AccountingStorageType=accounting_storage/none
-        ReturnToService=2
-        NodeName=\(host) CPUs=\(ProcessInfo.processInfo.activeProcessorCount) State=UNKNOWN
-        PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-
-        """
-        try conf.write(toFile: "\(dir)/slurm.conf", atomically: true, encoding: .utf8)
+        let slurm = Fixtures.repoRoot + "/Tests/Slurm/single-node.sh"
         let env = ["SLURM_CONF": "\(dir)/slurm.conf"]
-        defer { try? Self.shell("kill $(cat \(dir)/slurmd.pid \(dir)/slurmctld.pid 2>/dev/null) 2>/dev/null", environment: env) }
-        let start = try Self.shell("""
-            /usr/sbin/slurmctld && /usr/sbin/slurmd || exit 1
-            for i in $(seq 1 60); do
-              sinfo -h -o %T 2>/dev/null | grep -q idle && exit 0
-              sleep 0.5
-            done
-            exit 1
-            """, environment: env)
+        defer { try? Self.shell("'\(slurm)' stop '\(dir)'") }
+        let start = try Self.shell("'\(slurm)' start '\(dir)' \(port)")
+        try #require(start.status == 0, "Slurm did not come up: \(start.output)")
         let logs = { (try? Self.shell("tail -n 20 \(dir)/log/*.log").output) ?? "" }
-        try #require(start.status == 0, "Slurm did not come up: \(start.output)\n\(logs())")
 
         let scenario = Fixtures.repoRoot + "/Workloads/seed-testbed.yaml"
         let sweep = ["sweep", scenario, "--vary", "policy=first-fit,worst-fit", "--vary", "hosts[0].count=2,3",
