@@ -41,7 +41,7 @@ public struct DecisionRow: Equatable, Sendable {
     }
 
     /// Host of each VM placed by this event, in VM order.
-    public var hosts: [Int] { vms.map(\.host) }
+    public var hosts: [Int] { vms.map { $0.host } }  // a closure: a key path across modules is projected at run time
 
     public static let header = "time,id,event,outcome,reason,hosts,pkey"
 
