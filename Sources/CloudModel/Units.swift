@@ -69,18 +69,19 @@ public enum Units {
         parseDecimal(bytes: text, scale: nanosecondsPerSecond)
     }
 
-    /// Decimal GiB to whole MiB: thousandths of a GiB are exact, then rounded
-    /// half away from zero to MiB.
+    /// Decimal GiB to whole MiB, rounded half away from zero. Ten decimals are kept,
+    /// so every whole MiB written as GiB (`formatGiB`, k / 1024 has at most ten) reads
+    /// back exactly; rounding through thousandths first turned 0.0625 (64 MiB) into 65.
     public static func mebibytes(fromGibibytes text: Substring) -> Int64? {
         mebibytes(fromGibibytes: text.utf8)
     }
 
     @inlinable
     public static func mebibytes(fromGibibytes text: some Collection<UInt8>) -> Int64? {
-        guard let milli = parseDecimal(bytes: text, scale: 1000) else { return nil }
-        let (scaled, overflow) = milli.multipliedReportingOverflow(by: mebibytesPerGibibyte)
-        if overflow { return nil }
-        return (scaled + 500) / 1000
+        let scale: Int64 = 10_000_000_000
+        guard let units = parseDecimal(bytes: text, scale: scale) else { return nil }
+        let mib = (Int128(units) * Int128(mebibytesPerGibibyte) + Int128(scale / 2)) / Int128(scale)
+        return mib <= Int128(Int64.max) ? Int64(mib) : nil
     }
 
     /// MiB as GiB, exactly: `256`, `1.5`, `0.0009765625` (a MiB over 1024 is a binary fraction, printed whole).

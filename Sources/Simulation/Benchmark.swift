@@ -219,7 +219,7 @@ public enum Benchmark {
     /// gives the ratio. Checksums: the summary's counts without the log, the log's bytes with it.
     public static func replay(hosts: Int, requests: Int, catalog: HardwareCatalog, directory: String) throws -> [Result] {
         let trace = directory + "/trace.csv", log = directory + "/decisions.csv"
-        try Data(traceCSV(syntheticWorkload(hosts: hosts, requests: requests))).write(to: URL(fileURLWithPath: trace))
+        try Data(TraceCSV.write(syntheticWorkload(hosts: hosts, requests: requests))).write(to: URL(fileURLWithPath: trace))
         defer {
             try? FileManager.default.removeItem(atPath: trace)
             try? FileManager.default.removeItem(atPath: log)
@@ -255,32 +255,6 @@ public enum Benchmark {
         logged.checksum = checksum.value
         logged.note = String(format: "%.2fx the run without a log", logged.seconds / max(bare.seconds, 1e-9))
         return [bare, logged]
-    }
-
-    /// A workload as the trace CSV `TraceCSV` reads (SEMANTICS 7): arrivals, then resizes as
-    /// `resize` rows. Whole GiB of memory and no work, as the synthetic workloads here have.
-    public static func traceCSV(_ workload: Workload) -> [UInt8] {
-        var out = Array((TraceCSV.header + ",op\n").utf8)
-        out.reserveCapacity(64 * (workload.requests.count + workload.resizes.count))
-        func field(_ text: String) { out.append(contentsOf: text.utf8); out.append(UInt8(ascii: ",")) }
-        for r in workload.requests {
-            precondition(r.shape.memoryMiB % 1024 == 0 && r.work == nil, "a benchmark trace has whole GiB and no work")
-            Units.appendDecimal(r.id, to: &out)
-            out.append(UInt8(ascii: ","))
-            Units.appendSeconds(r.arrival, to: &out)
-            out.append(UInt8(ascii: ","))
-            field(r.tenant)
-            field("\(r.vms),\(r.shape.vcores),\(r.shape.memoryMiB / 1024),\(r.shape.kind.rawValue),\(r.shape.pinning.rawValue)")
-            Units.appendSeconds(r.duration, to: &out)
-            out.append(contentsOf: ",arrive\n".utf8)
-        }
-        for r in workload.resizes {
-            Units.appendDecimal(r.id, to: &out)
-            out.append(UInt8(ascii: ","))
-            Units.appendSeconds(r.time, to: &out)
-            out.append(contentsOf: ",,\(r.delta),,,,,,resize\n".utf8)
-        }
-        return out
     }
 
     /// The Lublin 256-node SWF log repeated back to back to `jobs` jobs, replayed

@@ -16,6 +16,46 @@ public enum TraceCSV {
     static let optionalText = "[,op][,work_gflop]"
     public static let header = requiredColumns.joined(separator: ",")
 
+    /// `workload` as a trace `parse` reads back: its arrivals, then its resizes as
+    /// `resize` rows, with an `op` column, and `work_gflop` when some request has work.
+    /// Times keep microseconds (as the decision log does), a departure at its own instant
+    /// rounded; memory is exact GiB.
+    /// Text fields are the workload's own: a tenant holding a comma, a quote or a line
+    /// break cannot be written (the format has no quoting), and is an error.
+    /// - Complexity: O(n) for n requests and resizes.
+    public static func write(_ workload: Workload) throws -> [UInt8] {
+        let withWork = workload.requests.contains { $0.work != nil }
+        var out = Array((header + ",op" + (withWork ? ",work_gflop" : "") + "\n").utf8)
+        out.reserveCapacity(64 * (workload.requests.count + workload.resizes.count))
+        func separator() { out.append(UInt8(ascii: ",")) }
+        /// `ns` rounded to the microsecond, half up, as `Units.appendSeconds` rounds.
+        func microsecond(_ ns: Nanoseconds) -> Nanoseconds { (ns + 500) / 1000 * 1000 }
+        for r in workload.requests {
+            guard !r.tenant.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
+                throw InputError(file: "trace", message: "request \(r.id): tenant '\(r.tenant)' holds a comma, quote or line break, which a trace CSV cannot hold")
+            }
+            Units.appendDecimal(r.id, to: &out)
+            separator()
+            Units.appendSeconds(r.arrival, to: &out)
+            separator()
+            out.append(contentsOf: "\(r.tenant),\(r.vms),\(r.shape.vcores),\(Units.formatGiB(r.shape.memoryMiB)),".utf8)
+            out.append(contentsOf: "\(r.shape.kind.rawValue),\(r.shape.pinning.rawValue),".utf8)
+            // The end rounded, less the arrival rounded: each rounded on its own, the two
+            // could put the departure a microsecond off the one the workload has.
+            Units.appendSeconds(microsecond(r.arrival + r.duration) - microsecond(r.arrival), to: &out)
+            out.append(contentsOf: ",arrive".utf8)
+            if withWork { out.append(contentsOf: ("," + (r.work.map { "\($0)" } ?? "")).utf8) }
+            out.append(10)
+        }
+        for r in workload.resizes {
+            Units.appendDecimal(r.id, to: &out)
+            separator()
+            Units.appendSeconds(r.time, to: &out)
+            out.append(contentsOf: ",,\(r.delta),,,,,,resize\(withWork ? "," : "")\n".utf8)
+        }
+        return out
+    }
+
     public static func read(path: String) throws -> Workload {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, message: "cannot read the trace (missing or unreadable)")

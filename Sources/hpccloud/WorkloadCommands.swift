@@ -60,88 +60,129 @@ struct Scenarios: ParsableCommand {
 struct WorkloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workload",
-        abstract: "Inspect workloads without simulating them.",
-        subcommands: [Stats.self])
+        abstract: "Inspect workloads without simulating them, or write one out as a trace CSV.",
+        subcommands: [Stats.self, Export.self])
+
+    static let sourceDiscussion = """
+        SOURCE is a scenario (.yaml: its workload, and its cloud for comparison), a
+        trace CSV (.csv, SEMANTICS section 7) or an SWF log (.swf; mapped to clusters
+        with the --cores-per-vm, --lifetime, --time-scale, --skip and --limit options,
+        as a scenario's `workload: { swf: ... }` block would).
+        """
 
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print what a workload looks like: request count, arrival rate, size and lifetime quantiles, offered load.",
-            discussion: """
-            SOURCE is a scenario (.yaml: its workload, and its cloud for comparison), a
-            trace CSV (.csv, SEMANTICS section 7) or an SWF log (.swf; mapped to clusters
-            with the --cores-per-vm, --lifetime, --time-scale, --skip and --limit options,
-            as a scenario's `workload: { swf: ... }` block would).
-            """)
+            discussion: WorkloadCommand.sourceDiscussion)
 
-        @Argument(help: ArgumentHelp("A scenario .yaml, a trace .csv or an SWF .swf file.", valueName: "SOURCE"))
-        var source: String
-
-        @Option(parsing: .unconditional, help: ArgumentHelp("Scenario only: override its seed, 0 to 18446744073709551615 (synthetic workloads depend on it).", valueName: "N"))
-        var seed: UInt64?
-
-        @Option(name: .customLong("cores-per-vm"), help: ArgumentHelp("SWF only: vcores per VM; a job of P processors becomes ceil(P / C) VMs.", valueName: "C"))
-        var coresPerVM: Int = 1
-
-        @Option(help: ArgumentHelp("SWF only: 'runtime' (field 4) or 'requested' (field 9) as the lifetime.", valueName: "L"))
-        var lifetime: String = "runtime"
-
-        @Option(name: .customLong("time-scale"), help: ArgumentHelp("SWF only: multiply every inter-arrival gap by F (0.5 = twice the load).", valueName: "F"))
-        var timeScale: String = "1"
-
-        @Option(help: ArgumentHelp("SWF only: skip the first N job records.", valueName: "N"))
-        var skip: Int = 0
-
-        @Option(help: ArgumentHelp("SWF only: read at most N job records after --skip.", valueName: "N"))
-        var limit: Int?
+        @OptionGroup var source: WorkloadSource
 
         @Flag(help: "Print the statistics as one JSON object (quantiles by name, offered load, the cloud's capacity for a scenario).")
         var json = false
 
-        @OptionGroup var settings: ScenarioSettings
-        @OptionGroup var hardware: HardwareOptions
-
-        func validate() throws {
-            guard coresPerVM >= 1 else { throw ValidationError("--cores-per-vm must be at least 1, got \(coresPerVM)") }
-            guard SWFImportSpec.Lifetime(rawValue: lifetime) != nil else {
-                throw ValidationError("--lifetime must be runtime or requested, got '\(lifetime)'")
-            }
-            guard skip >= 0 else { throw ValidationError("--skip must be >= 0, got \(skip)") }
-            if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
-            guard let scale = Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000), scale > 0, scale <= 1_000_000 * 1_000_000_000 else {
-                throw ValidationError("--time-scale must be a number in (0, 1000000] such as 0.5, got '\(timeScale)'")
-            }
-        }
-
         func run() throws {
             try reportingInputErrors {
-                let loaded: LoadedWorkload
-                var cloud: CloudSpec?
-                if source.hasSuffix(".yaml") || source.hasSuffix(".yml") {
-                    let scenario = try loadScenario(source, hardware: hardware, settings: settings).scenario
-                    guard let spec = scenario.workload else {
-                        throw InputError(file: source, field: "workload", message: "missing: this scenario has no workload")
-                    }
-                    loaded = try WorkloadLoader.load(spec, seed: seed ?? scenario.seed, file: source)
-                    cloud = scenario.cloud
-                } else if !settings.values.isEmpty {
-                    throw InputError(file: source, field: "--set", message: "sets a scenario key: give a scenario (.yaml) as SOURCE")
-                } else if source.hasSuffix(".swf") {
-                    let spec = SWFImportSpec(path: source, coresPerVM: coresPerVM, lifetime: SWFImportSpec.Lifetime(rawValue: lifetime)!,
-                                             timeScaleNano: Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000)!,
-                                             skip: skip, limit: limit)
-                    loaded = try WorkloadLoader.load(.swf(spec), seed: 0, file: source)
-                } else {
-                    loaded = try WorkloadLoader.load(.trace(path: source), seed: 0, file: source)
-                }
+                let (loaded, cloud) = try source.load()
                 let stats = WorkloadStats(loaded.workload)
                 if json {
-                    try printJSON(WorkloadStatsJSON(source: source, notes: loaded.reportLines, stats, cloud: cloud))
+                    try printJSON(WorkloadStatsJSON(source: source.path, notes: loaded.reportLines, stats, cloud: cloud))
                     return
                 }
                 for line in loaded.reportLines { print(line) }
-                print(stats.formatted(title: "Workload: \(terminalSafe(source))", cloud: cloud))
+                print(stats.formatted(title: "Workload: \(terminalSafe(source.path))", cloud: cloud))
             }
         }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a workload as a trace CSV that `replay` reads: a scenario's synthetic workload, an SWF log's clusters.",
+            discussion: WorkloadCommand.sourceDiscussion + """
+
+
+            The trace has the required columns, `op` (arrive, resize) and `work_gflop` when
+            some cluster has work. Memory is exact GiB. Times are rounded to the microsecond,
+            as in the decision log, so `replay TRACE --scenario S.yaml` of a scenario's own
+            export decides as `simulate S.yaml` does unless two of its events fall within
+            one microsecond. An SWF log's requested times (backfilling estimates) are not
+            kept: the trace format has no column for them.
+            """)
+
+        @OptionGroup var source: WorkloadSource
+
+        @Option(help: ArgumentHelp("Write the trace here (atomically) instead of to standard output.", valueName: "FILE"))
+        var out: String?
+
+        func run() throws {
+            try reportingInputErrors {
+                let bytes = try TraceCSV.write(try source.load().loaded.workload)
+                if let out {
+                    try DurableFile.write(bytes, to: out)
+                } else {
+                    FileHandle.standardOutput.write(Data(bytes))
+                }
+            }
+        }
+    }
+}
+
+/// SOURCE and how to read it, for `workload stats` and `workload export`.
+struct WorkloadSource: ParsableArguments {
+    @Argument(help: ArgumentHelp("A scenario .yaml, a trace .csv or an SWF .swf file.", valueName: "SOURCE"))
+    var path: String
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Scenario only: override its seed, 0 to 18446744073709551615 (synthetic workloads depend on it).", valueName: "N"))
+    var seed: UInt64?
+
+    @Option(name: .customLong("cores-per-vm"), help: ArgumentHelp("SWF only: vcores per VM; a job of P processors becomes ceil(P / C) VMs.", valueName: "C"))
+    var coresPerVM: Int = 1
+
+    @Option(help: ArgumentHelp("SWF only: 'runtime' (field 4) or 'requested' (field 9) as the lifetime.", valueName: "L"))
+    var lifetime: String = "runtime"
+
+    @Option(name: .customLong("time-scale"), help: ArgumentHelp("SWF only: multiply every inter-arrival gap by F (0.5 = twice the load).", valueName: "F"))
+    var timeScale: String = "1"
+
+    @Option(help: ArgumentHelp("SWF only: skip the first N job records.", valueName: "N"))
+    var skip: Int = 0
+
+    @Option(help: ArgumentHelp("SWF only: read at most N job records after --skip.", valueName: "N"))
+    var limit: Int?
+
+    @OptionGroup var settings: ScenarioSettings
+    @OptionGroup var hardware: HardwareOptions
+
+    func validate() throws {
+        guard coresPerVM >= 1 else { throw ValidationError("--cores-per-vm must be at least 1, got \(coresPerVM)") }
+        guard SWFImportSpec.Lifetime(rawValue: lifetime) != nil else {
+            throw ValidationError("--lifetime must be runtime or requested, got '\(lifetime)'")
+        }
+        guard skip >= 0 else { throw ValidationError("--skip must be >= 0, got \(skip)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
+        guard let scale = Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000), scale > 0, scale <= 1_000_000 * 1_000_000_000 else {
+            throw ValidationError("--time-scale must be a number in (0, 1000000] such as 0.5, got '\(timeScale)'")
+        }
+    }
+
+    /// The workload, and for a scenario its cloud.
+    func load() throws -> (loaded: LoadedWorkload, cloud: CloudSpec?) {
+        if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+            let scenario = try loadScenario(path, hardware: hardware, settings: settings).scenario
+            guard let spec = scenario.workload else {
+                throw InputError(file: path, field: "workload", message: "missing: this scenario has no workload")
+            }
+            return (try WorkloadLoader.load(spec, seed: seed ?? scenario.seed, file: path), scenario.cloud)
+        }
+        if !settings.values.isEmpty {
+            throw InputError(file: path, field: "--set", message: "sets a scenario key: give a scenario (.yaml) as SOURCE")
+        }
+        if path.hasSuffix(".swf") {
+            let spec = SWFImportSpec(path: path, coresPerVM: coresPerVM, lifetime: SWFImportSpec.Lifetime(rawValue: lifetime)!,
+                                     timeScaleNano: Units.parseDecimal(Substring(timeScale), scale: 1_000_000_000)!,
+                                     skip: skip, limit: limit)
+            return (try WorkloadLoader.load(.swf(spec), seed: 0, file: path), nil)
+        }
+        return (try WorkloadLoader.load(.trace(path: path), seed: 0, file: path), nil)
     }
 }
 

@@ -20,6 +20,11 @@ import Testing
         #expect(Units.mebibytes(fromGibibytes: "4") == 4096)
         #expect(Units.mebibytes(fromGibibytes: "0.5") == 512)
         #expect(Units.mebibytes(fromGibibytes: "0.1") == 102)  // 102.4 MiB, rounded
+        // Every whole MiB written as GiB reads back exactly (thousandths first made 64 MiB 65).
+        #expect(Units.mebibytes(fromGibibytes: "0.0625") == 64)
+        for mib in [Int64(1), 64, 1000, 1023, 1025, 123_456_789] {
+            #expect(Units.mebibytes(fromGibibytes: Substring(Units.formatGiB(mib))) == mib, "\(mib) MiB")
+        }
         #expect(Units.formatSeconds(0) == "0.000000")
         #expect(Units.formatSeconds(1_500_000) == "0.001500")
         #expect(Units.formatSeconds(12_000_000_500) == "12.000001")  // half a microsecond rounds up

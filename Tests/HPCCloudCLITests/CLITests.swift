@@ -1,5 +1,6 @@
 import Foundation
 import Reporting
+import Simulation
 import Testing
 import TestSupport
 
@@ -77,6 +78,28 @@ struct Tool {
         // --only takes a policy name; one that matches nothing is an error.
         let none = try Tool.run(["bench", "--quick", "--only", "nothing-like-this"])
         #expect(none.status != 0 && none.stderr.contains("no case matches 'nothing-like-this'"))
+    }
+
+    @Test func aBenchScenarioMakesTheBenchsDecisionsAndItsExportReplaysThem() throws {
+        let dir = try temporaryDirectory()
+        let scenario = Fixtures.repoRoot + "/Workloads/bench/synthetic-1k.yaml"
+        let simulated = try Tool.run(["simulate", scenario, "--no-db", "--decisions", dir + "/simulated.csv"])
+        #expect(simulated.status == 0, "\(simulated.stderr)")
+        // The bench checksums each row's CSV bytes (FNV-1a), without the header and the line ends.
+        let log = try String(contentsOfFile: dir + "/simulated.csv", encoding: .utf8)
+        var checksum: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in log.split(separator: "\n").dropFirst().joined().utf8 {
+            checksum = (checksum ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let bench = Benchmark.simulation(policy: "first-fit", hosts: 1_000, requests: 10_000, catalog: try Fixtures.catalog())
+        #expect(checksum == bench.checksum, "the scenario decides otherwise than the bench case it reproduces")
+
+        // Its workload as a trace CSV, replayed on its cloud: the same log, byte for byte.
+        let exported = try Tool.run(["workload", "export", scenario, "--out", dir + "/trace.csv"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let replayed = try Tool.run(["replay", dir + "/trace.csv", "--scenario", scenario, "--no-db", "--decisions", dir + "/replayed.csv"])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(try String(contentsOfFile: dir + "/replayed.csv", encoding: .utf8) == log)
     }
 
     @Test func replayToStdoutWritesExactlyTheGoldenLog() throws {

@@ -31,12 +31,12 @@ import Workloads
     @Test func theReplayCaseReadsItsTraceBackAndLogsEveryDecision() throws {
         let workload = Benchmark.syntheticWorkload(hosts: 40, requests: 600)
         #expect(!workload.resizes.isEmpty)
-        let parsed = try TraceCSV.parse(Benchmark.traceCSV(workload), file: "bench trace")
-        // The trace keeps microseconds, as the decision log does.
+        let parsed = try TraceCSV.parse(TraceCSV.write(workload), file: "bench trace")
+        // The trace keeps microseconds, as the decision log does: arrivals and ends each rounded.
         func micro(_ ns: Int64) -> Int64 { (ns + 500) / 1000 * 1000 }
         #expect(parsed.requests.count == 600 && parsed.resizes.count == workload.resizes.count)
         for (a, b) in zip(parsed.requests, workload.requests) {
-            #expect(a.id == b.id && a.arrival == micro(b.arrival) && a.duration == micro(b.duration) && a.tenant == b.tenant
+            #expect(a.id == b.id && a.arrival == micro(b.arrival) && a.arrival + a.duration == micro(b.arrival + b.duration) && a.tenant == b.tenant
                     && a.vms == b.vms && a.shape == b.shape)
         }
         #expect(parsed.resizes.map(\.delta) == workload.resizes.map(\.delta) && parsed.resizes.map(\.id) == workload.resizes.map(\.id))

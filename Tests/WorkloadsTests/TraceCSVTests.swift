@@ -22,6 +22,29 @@ import Workloads
         #expect(error?.field == "arrival" && error?.message.hasPrefix("expected at most 3155760000 seconds (100 years)") == true, "\(String(describing: error))")
     }
 
+    @Test func aWrittenTraceReadsBackToTheSameWorkload() throws {
+        let requests = [
+            ClusterRequest(id: 3, arrival: 1_500_000_000, tenant: "alice", vms: 4,
+                           shape: VMShape(vcores: 2, memoryMiB: 1536, kind: .hpc, pinning: .dynamic), duration: 3_600_000_000_000),
+            ClusterRequest(id: 9, arrival: 2_000_001_000, tenant: "bob", vms: 1,
+                           shape: VMShape(vcores: 8, memoryMiB: 1, kind: .common, pinning: .fixed), duration: 0, work: 1.25e6),
+        ]
+        let workload = Workload(requests: requests, resizes: [ResizeRequest(id: 3, time: 1_800_000_000_000, delta: -2)])
+        let bytes = try TraceCSV.write(workload)
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(header.dropLast() + ",work_gflop\n"))
+        let parsed = try TraceCSV.parse(bytes, file: "written.csv")
+        #expect(parsed.requests == requests && parsed.resizes == workload.resizes)
+        // Without work there is no work column; times keep microseconds.
+        let plain = Workload(requests: [ClusterRequest(id: 1, arrival: 1_234_567, tenant: "c", vms: 1,
+                                                       shape: VMShape(vcores: 1, memoryMiB: 1024, kind: .hpc, pinning: .fixed), duration: 5)])
+        let text = String(decoding: try TraceCSV.write(plain), as: UTF8.self)
+        #expect(text == header + "1,0.001235,c,1,1,1,hpc,fixed,0.000000,arrive\n")
+        // A tenant the format cannot hold is an error, not a corrupt row.
+        var comma = plain
+        comma.requests[0].tenant = "a,b"
+        #expect(throws: InputError.self) { try TraceCSV.write(comma) }
+    }
+
     @Test func readsArrivalsAndResizes() throws {
         let workload = try TraceCSV.parse(header + "7,1.5,alice,3,2,0.5,hpc,dynamic,3600,\r\n\n7,2,,-2,,,,,,resize\n8,2,bob,1,1,4,common,fixed,0,arrive\n",
                                           file: "t.csv")
