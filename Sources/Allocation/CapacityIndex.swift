@@ -22,7 +22,7 @@ struct Capacity: Equatable {
     var hpcFreeCores: Int32
     var hpcDynamicSlack: Int32
 
-    /// A padding leaf beyond the last host: never fits, never wins a min.
+    /// A padding leaf beyond the last host: never fits.
     static let padding = Capacity(freeCores: .min, dynamicSlack: .min, freeMemoryMiB: .min, freeVFs: .min,
                                   freePKeyEntries: .min, lidExempt: .min,
                                   hpcFreeCores: .min, hpcDynamicSlack: .min)

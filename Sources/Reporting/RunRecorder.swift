@@ -148,8 +148,8 @@ public final class RunRecorder {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             // Typed values, bound without validation (the SQL and its 25 parameters are fixed
-            // here): boxing each value as an existential and checking the arguments per row took
-            // most of the database's share of a run.
+            // here): boxing each value as an existential and checking the arguments per row
+            // stood high in the profile of a run with a database.
             for row in requestRows {
                 let r = row.request
                 let job = JobTimes(arrival: r.arrival, start: row.start, end: row.end)
