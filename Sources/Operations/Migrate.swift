@@ -27,10 +27,11 @@ extension Operator {
     /// 4. the move is recorded (the VM `active` at the destination, the source VF
     ///    `retiring`), and the source host is converged: its VF is unmapped and its
     ///    GUID deleted, then the source leaves the partition.
-    /// A failed step 2 or 3 records the destination VF as `retiring` and detaches it:
-    /// the VM stays where it was.
+    /// A failed step 2 or 3 (a hook that exits non-zero, or runs past `hookTimeout` and is
+    /// stopped) records the destination VF as `retiring` and detaches it: the VM stays where it was.
     /// - Throws: `OperatorError` (refused) when the engine refuses the destination.
-    public func migrate(cluster id: Int64, vm index: Int, to name: String, hook: String?, wait: TimeInterval = 60) throws -> MigrationOutcome {
+    public func migrate(cluster id: Int64, vm index: Int, to name: String, hook: String?, wait: TimeInterval = 60,
+                        hookTimeout: TimeInterval = Operator.defaultHookTimeout) throws -> MigrationOutcome {
         let destination = try host(named: name)
         let site = try siteStatements()
         let arguments = "cluster=\(id) vm=\(index) to=\(destination.name)"
@@ -81,7 +82,7 @@ extension Operator {
                 "HPCCLOUD_GUID": source.guid.map(GUIDFormat.hex) ?? "", "HPCCLOUD_PKEY": cluster.pkey.map { PartitionKey($0).description } ?? "",
                 "HPCCLOUD_FROM_HOST": outcome.move.fromHost, "HPCCLOUD_FROM_VF": source.vf.map(String.init) ?? "",
                 "HPCCLOUD_TO_HOST": outcome.move.toHost, "HPCCLOUD_TO_VF": incoming.vf.map(String.init) ?? "",
-            ])
+            ], timeout: hookTimeout)
         }
         // 4. Record the outcome, then converge the host that gives up a VF.
         try state.writeImmediate { db in
@@ -116,12 +117,13 @@ extension Operator {
     /// - Returns: each migration, in order; it stops at the first that failed.
     /// - Throws: `OperatorError` (refused) when some VM fits no other host: then nothing moved
     ///   and the host stays in service.
-    public func drain(host name: String, hook: String?, wait: TimeInterval = 60) throws -> [MigrationOutcome] {
+    public func drain(host name: String, hook: String?, wait: TimeInterval = 60,
+                      hookTimeout: TimeInterval = Operator.defaultHookTimeout) throws -> [MigrationOutcome] {
         let plan = try drainPlan(host: name)
         _ = try setDrained(host: name, true)
         var done: [MigrationOutcome] = []
         for step in plan {
-            let moved = try migrate(cluster: step.cluster, vm: step.vm, to: step.toHost, hook: hook, wait: wait)
+            let moved = try migrate(cluster: step.cluster, vm: step.vm, to: step.toHost, hook: hook, wait: wait, hookTimeout: hookTimeout)
             done.append(moved)
             if moved.outcome != "moved" { break }
         }
@@ -134,21 +136,54 @@ extension Operator {
         return (mapped ?? pkey) == pkey && carried == guid
     }
 
-    /// Runs the hypervisor's migration command; nil when it exited 0, else why not.
-    static func runHook(_ command: String, environment: [String: String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        do {
-            try process.run()
-        } catch {
-            return "the migration hook could not start: \(error.localizedDescription)"
+    /// How long a migration hook may run before it is stopped and the move counts as failed.
+    public static let defaultHookTimeout: TimeInterval = 1800
+
+    /// Runs the hypervisor's migration command (`/bin/sh -c`, its own process group,
+    /// the move in `environment`); nil when it exited 0 within `timeout` seconds, else why not.
+    /// A hook past its timeout gets SIGTERM, then SIGKILL 10 s later, its whole process
+    /// group (a shell's children too): a hung hypervisor call must not hold the drain, and
+    /// the VM's destination VF, for ever. A stopped hook counts as failed, so it must leave
+    /// the VM running at its source when it is stopped.
+    static func runHook(_ command: String, environment: [String: String], timeout: TimeInterval) -> String? {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        let words: [String] = ["/bin/sh", "-c", command]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for entry in envp { free(entry) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/sh", nil, &attributes, argv, envp)
+        guard spawned == 0 else { return "the migration hook could not start: \(String(cString: strerror(spawned)))" }
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            guard Date() < deadline else {
+                stopGroup(pid)
+                return "the migration hook did not finish in \(String(format: "%g", timeout)) s and was stopped"
+            }
+            usleep(20_000)
         }
-        process.waitUntilExit()
-        guard process.terminationReason == .exit && process.terminationStatus == 0 else {
-            return "the migration hook failed (\(process.terminationReason == .exit ? "exit \(process.terminationStatus)" : "signal \(process.terminationStatus)"))"
+        // WIFEXITED / WEXITSTATUS / WTERMSIG from <sys/wait.h>, which Swift does not import as functions.
+        let signal = status & 0x7f
+        if signal == 0 && (status >> 8) & 0xff == 0 { return nil }
+        return "the migration hook failed (\(signal == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(signal)"))"
+    }
+
+    /// SIGTERM to `leader`'s process group, SIGKILL after 10 s if it is still there; reaps the leader.
+    private static func stopGroup(_ leader: pid_t) {
+        kill(-leader, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<500 {
+            if waitpid(leader, &status, WNOHANG) != 0 { break }
+            usleep(20_000)
         }
-        return nil
+        kill(-leader, SIGKILL)
+        _ = waitpid(leader, &status, 0)
     }
 }

@@ -431,8 +431,10 @@ struct HostCommand: ParsableCommand {
             subnet manager told first), the --hook command moves the VM (memory copy and
             switch to the new VF; it gets the move in HPCCLOUD_CLUSTER, _TENANT, _VM,
             _GUID, _PKEY, _FROM_HOST, _FROM_VF, _TO_HOST, _TO_VF), and only then is the
-            source VF unmapped and the move recorded. A failed attach or hook leaves the
-            VM where it was (its destination VF detached) and stops the drain (exit 1).
+            source VF unmapped and the move recorded. A failed attach or hook (one that
+            exits non-zero, or runs past --hook-timeout and is stopped: it must then leave
+            the VM at its source) leaves the VM where it was (its destination VF detached)
+            and stops the drain (exit 1).
             """)
         @OptionGroup var options: OperatorOptions
         @Argument(help: "The host (inventory name or index).") var host: String
@@ -441,19 +443,22 @@ struct HostCommand: ParsableCommand {
         @Option(help: ArgumentHelp("With --migrate: the hypervisor's migration command (run by /bin/sh per VM); none: the VFs and partitions move, the memory is someone else's.",
                                    valueName: "CMD")) var hook: String?
         @Option(help: ArgumentHelp("With --migrate: seconds to wait for the subnet manager to program each port.", valueName: "S")) var wait: Double = 60
+        @Option(name: .customLong("hook-timeout"), help: ArgumentHelp("With --hook: seconds each hook run may take; past it the hook's process group gets SIGTERM (SIGKILL 10 s later) and the move fails, the VM left at its source.", valueName: "S"))
+        var hookTimeout: Double = Operator.defaultHookTimeout
         @OptionGroup var output: JSONOption
 
         func validate() throws {
             if plan && migrate { throw ValidationError("--plan and --migrate exclude each other") }
             if hook != nil && !migrate { throw ValidationError("--hook needs --migrate") }
             guard wait >= 0 && wait <= 3600 else { throw ValidationError("--wait must be 0 to 3600 seconds") }
+            guard hookTimeout > 0 && hookTimeout <= 86_400 else { throw ValidationError("--hook-timeout must be above 0 and at most 86400 seconds") }
         }
 
         func run() throws {
             if migrate {
                 return try operating {
                     guard !options.remote.isRemote else { throw OperatorError("--migrate drives the hosts: run it on the controller (no --controller)", kind: .refused) }
-                    let moves = try options.makeOperator().drain(host: host, hook: hook, wait: wait)
+                    let moves = try options.makeOperator().drain(host: host, hook: hook, wait: wait, hookTimeout: hookTimeout)
                     if output.json { try printJSON(moves) } else {
                         print("Drained \(terminalSafe(host)); \(moves.filter { $0.outcome == "moved" }.count) of \(moves.count) VM\(moves.count == 1 ? "" : "s") moved:")
                         for m in moves {

@@ -398,6 +398,33 @@ final class Mutex<Value>: @unchecked Sendable {
         #expect(b.vms.map(\.host) == [2], "sim1's cores are held for the incoming VM")
     }
 
+    /// A hung hypervisor call must not hold the drain (and the destination VF) for ever:
+    /// past its timeout the hook's whole process group is stopped and the move fails.
+    @Test func aHookPastItsTimeoutIsStoppedWithItsChildrenAndTheVMStays() throws {
+        let lab = try Rehearsal()
+        let (op, watch) = try watched(lab, hookLog: lab.directory + "/none.log")
+        let a = try op.create(lab.spec("alice", vms: 1))
+        #expect(try op.apply(wait: 1).converged)
+        let pidFile = lab.directory + "/hook.pid"
+        let started = Date()
+        let stopped = try op.migrate(cluster: a.clusterID!, vm: 0, to: "sim1", hook: "echo $$ > '\(pidFile)'; sleep 60; exit 0",
+                                     wait: 1, hookTimeout: 0.5)
+        #expect(Date().timeIntervalSince(started) < 30, "the hook was not stopped at its timeout")
+        #expect(stopped.outcome == "failed" && stopped.detail == "the migration hook did not finish in 0.5 s and was stopped")
+        // The shell and its sleep (same process group) are gone, once init has reaped the orphaned sleep.
+        let leader = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<250 where !gone {
+            gone = kill(-leader, 0) == -1 && errno == ESRCH
+            if !gone { usleep(20_000) }
+        }
+        #expect(gone, "the hook's process group still runs")
+        #expect(watch.violations.isEmpty, "\(watch.violations)")
+        let loaded = try op.snapshot()
+        #expect(loaded.clusters[0].vms.map(\.host) == [0] && loaded.clusters[0].vms.map(\.status) == ["active"])
+        #expect(try lab.hardware(1).vfs.values.allSatisfy { $0 == .detached } && (try op.plan().changes.isEmpty))
+    }
+
     @Test func aFailedHookLeavesTheVMWhereItWasAndARefusalChangesNothing() throws {
         let lab = try Rehearsal()
         let (op, watch) = try watched(lab, hookLog: lab.directory + "/none.log")
