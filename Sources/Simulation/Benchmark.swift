@@ -81,7 +81,10 @@ public enum Benchmark {
     /// (a case that mostly rejects measures cheap rejections, not placement).
     static func outcome(requests: Int, accepted: Int, rejected: [RejectionReason: Int]) -> String {
         guard requests > 0 else { return "" }
-        func share(_ n: Int) -> String { String(format: "%.1f%%", 100 * Double(n) / Double(requests)) }
+        func share(_ n: Int) -> String {
+            let percent = 100 * Double(n) / Double(requests)
+            return n > 0 && percent < 0.05 ? "<0.1%" : String(format: "%.1f%%", percent)  // a few, not none
+        }
         let mix = rejected.filter { $0.value > 0 }
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.key.rawValue) \(share($0.value))" }

@@ -20,8 +20,9 @@ public enum TraceCSV {
     /// `resize` rows, with an `op` column, and `work_gflop` when some request has work.
     /// Times keep microseconds (as the decision log does), a departure at its own instant
     /// rounded; memory is exact GiB.
-    /// Text fields are the workload's own: a tenant holding a comma, a quote or a line
-    /// break cannot be written (the format has no quoting), and is an error.
+    /// Text fields are the workload's own: a tenant that is empty, padded with spaces or
+    /// holds a comma, a quote or a line break cannot be written (the format has no
+    /// quoting and trims fields), and is an error.
     /// - Complexity: O(n) for n requests and resizes.
     public static func write(_ workload: Workload) throws -> [UInt8] {
         let withWork = workload.requests.contains { $0.work != nil }
@@ -31,8 +32,10 @@ public enum TraceCSV {
         /// `ns` rounded to the microsecond, half up, as `Units.appendSeconds` rounds.
         func microsecond(_ ns: Nanoseconds) -> Nanoseconds { (ns + 500) / 1000 * 1000 }
         for r in workload.requests {
-            guard !r.tenant.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
-                throw InputError(file: "trace", message: "request \(r.id): tenant '\(r.tenant)' holds a comma, quote or line break, which a trace CSV cannot hold")
+            // `parse` trims fields and has no quoting: such a tenant would come back another.
+            guard !r.tenant.isEmpty, r.tenant.trimmingCharacters(in: .whitespaces) == r.tenant,
+                  !r.tenant.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
+                throw InputError(file: "trace", message: "request \(r.id): tenant '\(r.tenant)' is empty, padded with spaces or holds a comma, quote or line break, which a trace CSV cannot hold")
             }
             Units.appendDecimal(r.id, to: &out)
             separator()
@@ -42,7 +45,8 @@ public enum TraceCSV {
             out.append(contentsOf: "\(r.shape.kind.rawValue),\(r.shape.pinning.rawValue),".utf8)
             // The end rounded, less the arrival rounded: each rounded on its own, the two
             // could put the departure a microsecond off the one the workload has.
-            Units.appendSeconds(microsecond(r.arrival + r.duration) - microsecond(r.arrival), to: &out)
+            let (end, overflow) = r.arrival.addingReportingOverflow(r.duration)
+            Units.appendSeconds(overflow ? r.duration : microsecond(end) - microsecond(r.arrival), to: &out)
             out.append(contentsOf: ",arrive".utf8)
             if withWork { out.append(contentsOf: ("," + (r.work.map { "\($0)" } ?? "")).utf8) }
             out.append(10)

@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("repeat"), help: ArgumentHelp("Run each case N times and report the median wall time with the fastest and slowest (a loaded machine shows as a wide spread). The O(H) reference runs once.", valueName: "N"))
     var repeats = 1
 
+    @Flag(help: "Print the cases and targets as one JSON object (times in seconds, checksums in hex) instead of the Markdown report; --out still writes the Markdown.")
+    var json = false
+
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -119,8 +122,9 @@ struct Bench: ParsableCommand {
                 history = BenchmarkHistory.newest(in: catalog.directory + "/../Reports/benchmarks", excluding: out)
             }
             if results.isEmpty { throw InputError(file: "--only", message: "no case matches '\(only ?? "")' (kernel, placement, simulation, replay, policy protocol, SWF, or a policy)") }
-            let report = BenchReport(results: results, quick: quick, previous: history).markdown
-            print(report)
+            let bench = BenchReport(results: results, quick: quick, previous: history)
+            let report = bench.markdown
+            if json { try printJSON(bench.json) } else { print(report) }
             if let out {
                 try writeReport(report, to: out)
             }
@@ -164,36 +168,7 @@ struct BenchReport {
         lines.append("")
         lines.append("## Targets")
         lines.append("")
-        func find(_ text: String) -> [Benchmark.Result] { results.filter { $0.name.contains(text) } }
-        let full = find(quick ? "100,000 requests, 10,000 hosts" : "1,000,000 requests, 100,000 hosts")
-        if let firstFit = full.first(where: { $0.name.contains("first-fit") }) {
-            lines.append(String(format: "- 1M requests on 100k hosts, first-fit, under 10 s: %.2f s (%@)", firstFit.seconds, firstFit.seconds < 10 ? "met" : "NOT met"))
-        }
-        if let slowest = full.max(by: { $0.seconds < $1.seconds }) {
-            lines.append(String(format: "- every policy under 30 s: slowest %.2f s, %@ (%@)", slowest.seconds, slowest.name, slowest.seconds < 30 ? "met" : "NOT met"))
-        }
-        if let kernel = find("event kernel").first {
-            lines.append(String(format: "- event kernel above 20M events/s: %@ (%@)", Self.rate(kernel.eventsPerSecond), kernel.eventsPerSecond > 20e6 ? "met" : "NOT met"))
-        }
-        if let peak = full.map(\.peakMiB).max() {
-            lines.append(String(format: "- peak memory under 2 GiB at 100k hosts: %.0f MiB (%@)", peak, peak < 2048 ? "met" : "NOT met"))
-        }
-        for size in ["1,000 hosts", "10,000 hosts", "100,000 hosts"] {
-            let cases = find("placement: ").filter { $0.name.contains(", \(size),") }
-            guard let firstFit = cases.first(where: { $0.name.contains("first-fit") }) else { continue }
-            for policy in ["best-fit", "worst-fit"] {
-                guard let other = cases.first(where: { $0.name.contains(policy) }) else { continue }
-                let ratio = other.seconds / max(firstFit.seconds, 1e-9)
-                lines.append(String(format: "- %@ within 2x of first-fit, placement at %@: %.2fx (%@)", policy, size, ratio, ratio <= 2 ? "met" : "NOT met"))
-            }
-        }
-        let replays = find("replay: trace CSV")
-        if let bare = replays.first(where: { $0.name.hasSuffix("no decision log") }), let logged = replays.first(where: { $0.name.hasSuffix(", decision log") }) {
-            let ratio = logged.seconds / max(bare.seconds, 1e-9)
-            lines.append(String(format: "- replay with a decision log within 1.5x of the run without: %.2fx (%@)", ratio, ratio <= 1.5 ? "met" : "NOT met"))
-        }
-        let mismatches = results.filter { $0.referenceMatches == false }
-        lines.append("- checksums equal the O(H) reference policies at 1k hosts: \(mismatches.isEmpty ? "all five" : "NOT: " + mismatches.map(\.name).joined(separator: "; "))")
+        for target in targets { lines.append("- \(target.text) (\(target.met ? "met" : "NOT met"))") }
         lines.append("")
         lines.append("## Scaling")
         lines.append("")
@@ -205,6 +180,78 @@ struct BenchReport {
                                 r.seconds / Double(max(r.events, 1)) * 1e6))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One target of the suite and whether this run meets it.
+    struct Target: Encodable {
+        var text: String
+        var met: Bool
+    }
+
+    var targets: [Target] {
+        var targets: [Target] = []
+        func find(_ text: String) -> [Benchmark.Result] { results.filter { $0.name.contains(text) } }
+        let full = find(quick ? "100,000 requests, 10,000 hosts" : "1,000,000 requests, 100,000 hosts")
+        if let firstFit = full.first(where: { $0.name.contains("first-fit") }) {
+            targets.append(Target(text: String(format: "1M requests on 100k hosts, first-fit, under 10 s: %.2f s", firstFit.seconds), met: firstFit.seconds < 10))
+        }
+        if let slowest = full.max(by: { $0.seconds < $1.seconds }) {
+            targets.append(Target(text: String(format: "every policy under 30 s: slowest %.2f s, %@", slowest.seconds, slowest.name), met: slowest.seconds < 30))
+        }
+        if let kernel = find("event kernel").first {
+            targets.append(Target(text: "event kernel above 20M events/s: \(Self.rate(kernel.eventsPerSecond))", met: kernel.eventsPerSecond > 20e6))
+        }
+        if let peak = full.map(\.peakMiB).max() {
+            targets.append(Target(text: String(format: "peak memory under 2 GiB at 100k hosts: %.0f MiB", peak), met: peak < 2048))
+        }
+        for size in ["1,000 hosts", "10,000 hosts", "100,000 hosts"] {
+            let cases = find("placement: ").filter { $0.name.contains(", \(size),") }
+            guard let firstFit = cases.first(where: { $0.name.contains("first-fit") }) else { continue }
+            for policy in ["best-fit", "worst-fit"] {
+                guard let other = cases.first(where: { $0.name.contains(policy) }) else { continue }
+                let ratio = other.seconds / max(firstFit.seconds, 1e-9)
+                targets.append(Target(text: String(format: "%@ within 2x of first-fit, placement at %@: %.2fx", policy, size, ratio), met: ratio <= 2))
+            }
+        }
+        let replays = find("replay: trace CSV")
+        if let bare = replays.first(where: { $0.name.hasSuffix("no decision log") }), let logged = replays.first(where: { $0.name.hasSuffix(", decision log") }) {
+            let ratio = logged.seconds / max(bare.seconds, 1e-9)
+            targets.append(Target(text: String(format: "replay with a decision log within 1.5x of the run without: %.2fx", ratio), met: ratio <= 1.5))
+        }
+        let checked = results.filter { $0.referenceMatches != nil }
+        if !checked.isEmpty {
+            let mismatches = checked.filter { $0.referenceMatches == false }
+            targets.append(Target(text: "checksums equal the O(H) reference policies at 1k hosts: "
+                                  + (mismatches.isEmpty ? "all \(checked.count)" : "not " + mismatches.map(\.name).joined(separator: "; ")),
+                                  met: mismatches.isEmpty))
+        }
+        return targets
+    }
+
+    /// `bench --json`: the cases and targets, by name.
+    struct JSON: Encodable {
+        struct Case: Encodable {
+            var name: String, seconds: Double, minSeconds: Double?, maxSeconds: Double?, vsPrevious: Double?
+            var events: Int, requests: Int, eventsPerSecond: Double, requestsPerSecond: Double, peakMiB: Double
+            var checksum: String, referenceMatches: Bool?, note: String, outcome: String
+        }
+        var commit: String, machine: String, quick: Bool, previous: String?
+        var cases: [Case]
+        var targets: [Target]
+    }
+
+    var json: JSON {
+        let comparable = previous.flatMap { $0.history.quick == quick ? $0 : nil }
+        return JSON(commit: Self.commit(), machine: "\(Self.cpu()), \(ProcessInfo.processInfo.activeProcessorCount) cores", quick: quick,
+                    previous: comparable?.path,
+                    cases: results.map { r in
+                        JSON.Case(name: r.name, seconds: r.seconds, minSeconds: r.spread?.lowerBound, maxSeconds: r.spread?.upperBound,
+                                  vsPrevious: comparable?.history.ratio(r.name, seconds: r.seconds), events: r.events, requests: r.requests,
+                                  eventsPerSecond: r.eventsPerSecond, requestsPerSecond: r.requestsPerSecond, peakMiB: r.peakMiB,
+                                  checksum: String(format: "%016llx", r.checksum), referenceMatches: r.referenceMatches, note: r.note,
+                                  outcome: r.outcome)
+                    },
+                    targets: targets)
     }
 
     static func rate(_ x: Double) -> String {

@@ -63,18 +63,28 @@ struct Tool {
     }
 
     @Test func benchRepeatsACaseAndShowsItsSpreadAndOutcome() throws {
+        let dir = try temporaryDirectory()
         // "placement best" picks the best-fit placement cases: a prefix of the case's words.
-        let result = try Tool.run(["bench", "--quick", "--only", "placement best", "--repeat", "3"])
+        let result = try Tool.run(["bench", "--quick", "--only", "placement best", "--repeat", "3", "--json", "--out", dir + "/bench.md"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("- runs: wall is the median run, min / max the fastest and slowest"))
-        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| placement: best-fit, 1,000 hosts") }
-        let cells = try #require(rows.first).split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-        // case, wall, min / max, ..., outcome: the median lies within the spread, the outcome says what was decided.
-        let wall = try #require(Double(cells[1]))
-        let spread = cells[2].split(separator: "/").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        #expect(spread.count == 2 && spread[0] <= wall && wall <= spread[1])
-        #expect(cells.last?.hasSuffix("accepted") == true || cells.last?.contains("accepted; rejected: ") == true, "\(cells)")
-        #expect(!result.stdout.contains("CHECKSUM VARIES"))
+        struct Report: Decodable {
+            struct Case: Decodable { var name: String, seconds: Double, minSeconds: Double?, maxSeconds: Double?, checksum: String, outcome: String, note: String }
+            struct Target: Decodable { var text: String, met: Bool }
+            var cases: [Case], targets: [Target]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.cases.map(\.name) == ["1,000", "10,000", "100,000"].map { "placement: best-fit, \($0) hosts, 30,000 admissions" })
+        for c in report.cases {
+            // The median lies within the spread; the outcome says what was decided; the decisions did not vary.
+            let low = try #require(c.minSeconds), high = try #require(c.maxSeconds)
+            #expect(low <= c.seconds && c.seconds <= high, "\(c)")
+            #expect(c.outcome.hasSuffix("accepted") || c.outcome.contains("accepted; rejected: "), "\(c)")
+            #expect(c.checksum.count == 16 && !c.note.contains("VARIES"))
+        }
+        #expect(report.targets.map(\.text) == ["checksums equal the O(H) reference policies at 1k hosts: all 1"] && report.targets.allSatisfy(\.met))
+        // --out still writes the Markdown report.
+        let markdown = try String(contentsOfFile: dir + "/bench.md", encoding: .utf8)
+        #expect(markdown.contains("- runs: wall is the median run, min / max the fastest and slowest"))
         // --only takes a policy name; one that matches nothing is an error.
         let none = try Tool.run(["bench", "--quick", "--only", "nothing-like-this"])
         #expect(none.status != 0 && none.stderr.contains("no case matches 'nothing-like-this'"))

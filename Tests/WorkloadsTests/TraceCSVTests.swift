@@ -40,9 +40,11 @@ import Workloads
         let text = String(decoding: try TraceCSV.write(plain), as: UTF8.self)
         #expect(text == header + "1,0.001235,c,1,1,1,hpc,fixed,0.000000,arrive\n")
         // A tenant the format cannot hold is an error, not a corrupt row.
-        var comma = plain
-        comma.requests[0].tenant = "a,b"
-        #expect(throws: InputError.self) { try TraceCSV.write(comma) }
+        for tenant in ["a,b", "a\nb", " a", "", "say \"hi\""] {
+            var odd = plain
+            odd.requests[0].tenant = tenant
+            #expect(throws: InputError.self, "tenant \(tenant.debugDescription)") { try TraceCSV.write(odd) }
+        }
     }
 
     @Test func readsArrivalsAndResizes() throws {
