@@ -89,7 +89,7 @@ public final class RunRecorder {
             finish(entry)
         case (.resize, _):
             resizes.append([runID, row.id, Self.seconds(row.time), row.outcome.rawValue, row.reason?.rawValue,
-                            row.vms.isEmpty ? nil : Self.hostList(row.hosts)])
+                            row.vms.isEmpty ? nil : Self.hostList(row.vms)])
             flushIfFull()
         default:
             break
@@ -153,7 +153,7 @@ public final class RunRecorder {
             for row in requestRows {
                 let r = row.request
                 let job = JobTimes(arrival: r.arrival, start: row.start, end: row.end)
-                let hosts = row.vms.isEmpty ? nil : Self.hostList(row.vms.map { $0.host })  // a closure: a key path across modules is projected at run time
+                let hosts = row.vms.isEmpty ? nil : Self.hostList(row.vms)
                 let vfs = row.vms.isEmpty || row.vms.allSatisfy({ $0.virtualFunction == nil }) ? nil
                     : row.vms.map { $0.virtualFunction.map(String.init) ?? "" }.joined(separator: ";")
                 let values: [DatabaseValue] = [
@@ -254,13 +254,10 @@ public final class RunRecorder {
     }
 
     static func seconds(_ ns: Nanoseconds) -> Double { Double(ns) / 1e9 }
-    static func hostList(_ hosts: [Int]) -> String {
+    /// The decision log's `hosts` field, as the database stores it.
+    static func hostList(_ vms: [PlacedVM]) -> String {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(6 * hosts.count)
-        for (i, host) in hosts.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ";")) }
-            Units.appendDecimal(Int64(host), to: &bytes)
-        }
+        DecisionRow.appendHosts(vms, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 }

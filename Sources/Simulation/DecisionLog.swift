@@ -65,12 +65,17 @@ public struct DecisionRow: Equatable, Sendable {
         out.append(comma)
         if let reason { out.append(contentsOf: reason.rawValue.utf8) }
         out.append(comma)
+        Self.appendHosts(vms, to: &out)
+        out.append(comma)
+        pkey?.appendHex(to: &out)
+    }
+
+    /// The `hosts` field: each VM's host in VM order, `;`-separated (also the results database's).
+    public static func appendHosts(_ vms: [PlacedVM], to out: inout [UInt8]) {
         for (i, vm) in vms.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ";")) }
             Units.appendDecimal(Int64(vm.host), to: &out)
         }
-        out.append(comma)
-        pkey?.appendHex(to: &out)
     }
 }
 
