@@ -15,10 +15,22 @@ public final class AllocationEngine {
         var usedPKeyEntries: [Int]
         /// VF-in-use bits, `vfWordsPerHost` words per host.
         var vfBits: [UInt64]
-        var freePKeys: LowestFreeSet
-        var lidsInUse: Int
+        /// Each subnet's pool: a subnet manager's partitions are its own (Hardware/routers.md 2).
+        var freePKeys: [LowestFreeSet]
+        /// Subnets whose pool has no free key.
+        var exhaustedPools: Int = 0
+        /// LIDs held in each subnet, and over all of them.
+        var lidsInUse: [Int]
+        var lidsInUseTotal: Int
         var clusters: [Int64: ClusterRecord]
-        var index: CapacityIndex
+        /// One index per subnet, over its hosts (local numbering: host - the subnet's first).
+        var indexes: [CapacityIndex]
+        /// Over the subnets (clouds of more than one): each leaf summarizes one subnet as a
+        /// new hpc cluster sees it, so a first VM finds its subnet in O(log S) (`subnetSummary`).
+        var subnetIndex: CapacityIndex
+        /// Per subnet, in clouds of more than one: cores, memory, VFs and pkey entries in use
+        /// (LIDs and pkeys are read off `lidsInUse` and the pools).
+        var subnetUse: [Usage] = []
         var usedPhysicalCores: Int
         var usedVFsTotal: Int
         var usedPKeyEntriesTotal: Int
@@ -40,9 +52,26 @@ public final class AllocationEngine {
     let pkeyEntries: [Int]
     let needsLIDPerVF: [Bool]
     let vfWordsPerHost: Int
-    let lidSpace: Int
-    /// One representative host per distinct host kind, for the `infeasible` check.
-    let hostKinds: [Int]
+    /// Each subnet's LID space.
+    let lidSpaces: [Int]
+    /// The first host of each subnet, and one past the last host as the last entry.
+    let subnetStart: [Int]
+    /// Each host's subnet; empty in a single-subnet cloud (every host is in subnet 0).
+    let subnetOfHost: [Int32]
+    /// Whether a hpc cluster may span subnets (`RouterSpec.spanning`).
+    let spanning: Bool
+    /// Each distinct kind of empty host, for the `infeasible` check.
+    let hostKinds: [EmptyHost]
+    /// After a rejected admission in a cloud of several subnets, why each subnet could not
+    /// take the cluster (its own first broken rule, or `pkey-space`); empty otherwise.
+    /// Not state: a report, overwritten by the next admission.
+    public private(set) var subnetReasons: [RejectionReason] = []
+    /// Subnets a non-spanning admission already tried (its first VM fit, the rest did not).
+    var excludedSubnets: [Bool] = []
+    /// In a cloud of several subnets, the most each subnet has had in use at once
+    /// (`usage(subnet:)`, after each accepted admission, extension or migration: what a
+    /// rejected request tried on the way never counts). Not state: a report.
+    public private(set) var subnetPeaks: [Usage] = []
 
     public internal(set) var state: State
 
@@ -50,40 +79,58 @@ public final class AllocationEngine {
         self.cloud = cloud
         overcommit = cloud.overcommit
         var cores: [Int] = [], memory: [Int64] = [], vfs: [Int] = [], entries: [Int] = [], lid: [Bool] = []
-        var kinds: [Int] = []
+        var kinds: [EmptyHost] = [], subnetOf: [Int32] = []
+        let subnets = cloud.subnets.count
+        var start = Array(repeating: 0, count: subnets + 1)
+        let lidsAtBuild = cloud.subnets.indices.map { cloud.buildTimeLIDs(subnet: $0).total }
         for group in cloud.groups where group.count > 0 {
-            kinds.append(cores.count)
+            let kind = EmptyHost(cores: group.cores, memoryMiB: group.memoryMiB, vfs: group.vfs, pkeyEntries: group.pkeyTable - 1,
+                                 lidForVF: group.sriovMode != .vswitchDynamic || lidsAtBuild[group.subnet] < cloud.subnets[group.subnet].lidSpace)
+            if !kinds.contains(kind) { kinds.append(kind) }
             for _ in 0..<group.count {
                 cores.append(group.cores)
                 memory.append(group.memoryMiB)
                 vfs.append(group.vfs)
                 entries.append(group.pkeyTable - 1)
                 lid.append(group.sriovMode == .vswitchDynamic)
+                if subnets > 1 { subnetOf.append(Int32(group.subnet)) }
             }
+            start[group.subnet + 1] += group.count
         }
+        for s in 0..<subnets { start[s + 1] += start[s] }
         self.cores = cores
         memoryMiB = memory
         self.vfs = vfs
         pkeyEntries = entries
         needsLIDPerVF = lid
         hostKinds = kinds
+        subnetStart = start
+        subnetOfHost = subnetOf
+        spanning = cloud.routers.spanning
         let vfWords = max(1, ((vfs.max() ?? 0) + 63) / 64)
         vfWordsPerHost = vfWords
-        lidSpace = cloud.subnet.lidSpace
+        lidSpaces = cloud.subnets.map(\.lidSpace)
         let hostCount = cores.count
+        let lids = lidsAtBuild
         state = State(pinnedVcores: Array(repeating: 0, count: hostCount),
                       dynamicVcores: Array(repeating: 0, count: hostCount),
                       usedMemoryMiB: Array(repeating: 0, count: hostCount),
                       usedVFs: Array(repeating: 0, count: hostCount),
                       usedPKeyEntries: Array(repeating: 0, count: hostCount),
                       vfBits: Array(repeating: 0, count: hostCount * vfWords),
-                      freePKeys: LowestFreeSet(cloud.subnet.pkeyPool),
-                      lidsInUse: cloud.buildTimeLIDs.total,
+                      freePKeys: cloud.subnets.map { LowestFreeSet($0.pkeyPool) },
+                      lidsInUse: lids, lidsInUseTotal: lids.reduce(0, +),
                       clusters: [:],
-                      index: CapacityIndex(leaves: []),
+                      indexes: [], subnetIndex: CapacityIndex(leaves: []),
                       usedPhysicalCores: 0, usedVFsTotal: 0, usedPKeyEntriesTotal: 0,
                       drained: Array(repeating: false, count: hostCount), holds: Holds())
-        state.index = CapacityIndex(leaves: (0..<hostCount).map(capacity(ofHost:)))
+        state.indexes = (0..<subnets).map { s in CapacityIndex(leaves: (start[s]..<start[s + 1]).map(capacity(ofHost:))) }
+        if subnets > 1 {
+            state.subnetUse = Array(repeating: Usage(physicalCores: 0, vfs: 0, pkeyEntries: 0, lids: 0, clusters: 0), count: subnets)
+            excludedSubnets = Array(repeating: false, count: subnets)
+            rebuildSubnetIndex()
+            subnetPeaks = (0..<subnets).map(usage(subnet:))
+        }
     }
 
     /// An independent engine in the same state: a scratch copy for what-if
@@ -98,36 +145,157 @@ public final class AllocationEngine {
         pkeyEntries = other.pkeyEntries
         needsLIDPerVF = other.needsLIDPerVF
         vfWordsPerHost = other.vfWordsPerHost
-        lidSpace = other.lidSpace
+        lidSpaces = other.lidSpaces
+        subnetStart = other.subnetStart
+        subnetOfHost = other.subnetOfHost
+        spanning = other.spanning
         hostKinds = other.hostKinds
+        excludedSubnets = other.excludedSubnets
+        subnetPeaks = other.subnetPeaks
         state = other.state
     }
 
     public var hostCount: Int { cores.count }
 
+    /// Subnets in the cloud (1 unless the scenario describes several).
+    public var subnetCount: Int { lidSpaces.count }
+
+    /// The subnet of `host`.
+    /// - Complexity: O(1)
+    @inline(__always)
+    public func subnet(of host: Int) -> Int { subnetOfHost.isEmpty ? 0 : Int(subnetOfHost[host]) }
+
+    /// The hosts of subnet `s`.
+    public func hosts(ofSubnet s: Int) -> Range<Int> { subnetStart[s]..<subnetStart[s + 1] }
+
     // MARK: - Admission, resize, release
 
-    /// Places all `request.vms` VMs or none (SEMANTICS 5).
-    /// - Complexity: O(n · s) for n VMs, s the cost of one policy search (O(log H) typical).
+    /// Places all `request.vms` VMs or none (SEMANTICS 5). In a cloud of several
+    /// subnets a hpc cluster lives in one subnet unless routers let it span: its
+    /// first VM goes where the policy puts it among the subnets with a free pkey;
+    /// if the rest do not fit that subnet, it is tried again without it.
+    /// - Complexity: O(n · s) for n VMs, s the cost of one policy search (O(log H) typical);
+    ///   times the subnets tried in a cloud of several.
     public func admit(_ request: ClusterRequest, policy: some PlacementPolicy) -> Decision {
         precondition(state.clusters[request.id] == nil, "cluster \(request.id) is already running")
         precondition(request.vms >= 1, "a request needs at least one VM")
         let shape = request.shape
+        if !subnetReasons.isEmpty { subnetReasons = [] }
         guard fitsSomeEmptyHost(shape) else { return .rejected(.infeasible) }
-        var pkey: PartitionKey?
-        if shape.kind == .hpc {
-            guard let key = state.freePKeys.takeLowest() else { return .rejected(.pkeySpace) }
-            pkey = PartitionKey(key)
+        // The pkey is the subnet's lowest free one, taken with the first VM (`add`).
+        if shape.kind == .hpc && state.exhaustedPools == subnetCount {
+            if subnetCount > 1 { subnetReasons = Array(repeating: .pkeySpace, count: subnetCount) }
+            return .rejected(.pkeySpace)
         }
-        var record = ClusterRecord(id: request.id, shape: shape, pkey: pkey, vms: [], initialSpan: 0, hostCounts: [])
+        var record = ClusterRecord(id: request.id, shape: shape, pkey: nil, vms: [], initialSpan: 0, hostCounts: [])
         record.vms.reserveCapacity(request.vms)
-        if let reason = place(count: request.vms, into: &record, policy: policy) {
-            if let pkey { state.freePKeys.release(pkey.value) }
-            return .rejected(reason)
+        if subnetCount > 1 && shape.kind == .hpc && !spanning {
+            return admitInOneSubnet(&record, count: request.vms, policy: policy)
         }
+        if let failure = place(count: request.vms, into: &record, policy: policy) {
+            if subnetCount > 1 { recordSubnetReasons(tried: [], shape: shape) }
+            return .rejected(failure.reason)
+        }
+        return accept(record)
+    }
+
+    private func accept(_ record: ClusterRecord) -> Decision {
+        var record = record
         record.initialSpan = record.hostCounts.count
-        state.clusters[request.id] = record
-        return .accepted(pkey: pkey, vms: record.vms)
+        state.clusters[record.id] = record
+        notePeaks(record)
+        return .accepted(pkey: record.pkey, vms: record.vms)
+    }
+
+    /// A hpc cluster that may not span: the policy's host for its first VM names the
+    /// subnet; if that subnet has room for all `count` VMs (`room`), they go there, else
+    /// the policy chooses again without it. Room is exact for VMs of one shape, whatever
+    /// the policy (each VM placed takes one unit of it), so no VM is placed on trial.
+    /// - Complexity: O(t · n log H) for t subnets tried and n VMs.
+    private func admitInOneSubnet(_ record: inout ClusterRecord, count: Int, policy: some PlacementPolicy) -> Decision {
+        var tried: [Int] = []
+        defer { for s in tried { excludedSubnets[s] = false } }
+        while let host = policy.chooseHost(for: PlacementQuery(engine: self, cluster: record)) {
+            precondition(host >= 0 && host < hostCount && PlacementQuery(engine: self, cluster: record).fits(host),
+                         "policy chose host \(host), where the VM does not fit")
+            let s = subnet(of: host)
+            guard room(in: s, for: record.shape, atLeast: count) >= count else {
+                tried.append(s)
+                excludedSubnets[s] = true
+                continue
+            }
+            add(to: &record, host: host)
+            if count > 1, let failure = place(count: count - 1, into: &record, policy: policy) {
+                preconditionFailure("subnet \(s) had room for \(count) VMs, yet one did not fit (\(failure.reason))")
+            }
+            return accept(record)
+        }
+        // No subnet left takes the first VM: SEMANTICS 5 over the subnets it may use, the tried
+        // ones as they stand filled with as many of its VMs as fit (`filledChecks`).
+        let last = failure(for: record)
+        for s in tried { excludedSubnets[s] = false }
+        let filled = tried.map { (subnet: $0, checks: filledChecks(subnet: $0, shape: record.shape)) }
+        for s in tried { excludedSubnets[s] = true }
+        var reason = last.reason
+        if !filled.isEmpty {
+            var checks = filled.reduce(Checks.all) { $0.intersection($1.checks) }
+            if last.reason != .pkeySpace { checks.formIntersection(last.checks) }
+            reason = checks.reason
+        }
+        recordSubnetReasons(tried: filled, shape: record.shape)
+        return .rejected(reason)
+    }
+
+    /// How many VMs of `shape` of a new cluster subnet `s` can take, counted up to
+    /// `needed`: per fitting host the fewest of its free VFs, cores and memory in VMs,
+    /// with the VMs on `vswitch-dynamic` hosts capped by the subnet's LIDs left.
+    /// - Complexity: O(k log H) for the k hosts counted.
+    func room(in s: Int, for shape: VMShape, atLeast needed: Int) -> Int {
+        let lidsLeft = max(0, lidSpaces[s] - state.lidsInUse[s])
+        guard state.freePKeys[s].freeCount > 0 else { return 0 }
+        func vms(_ h: Int) -> Int {
+            let cores = shape.pinning == .fixed ? freeCores(host: h) / shape.vcores : dynamicSlack(host: h) / shape.vcores
+            var vms = min(cores, vfs[h] - state.usedVFs[h])
+            if shape.memoryMiB > 0 { vms = min(vms, Int((memoryMiB[h] - state.usedMemoryMiB[h]) / shape.memoryMiB)) }
+            return vms
+        }
+        var exempt = 0, dynamic = 0, capped = false
+        let base = subnetStart[s]
+        var demand = demand(shape, subnet: s)
+        state.indexes[s].forEachFit(demand) { local in
+            let h = base + local
+            if needsLIDPerVF[h] {
+                dynamic += vms(h)
+                // The subnet's LIDs are spoken for: more LID-using hosts add nothing.
+                if dynamic >= lidsLeft { capped = true }
+            } else {
+                exempt += vms(h)
+            }
+            return !capped && exempt + dynamic < needed
+        }
+        if capped && exempt + lidsLeft < needed && shape.kind == .hpc {
+            // Every further VM needs a host that takes no LID: count those alone.
+            demand.lidExempt = 1
+            exempt = 0
+            state.indexes[s].forEachFit(demand) { local in
+                exempt += vms(base + local)
+                return exempt + lidsLeft < needed
+            }
+        }
+        return exempt + min(dynamic, lidsLeft)
+    }
+
+    /// The rules that fail in subnet `s` once as many VMs of a new cluster of `shape` as
+    /// fit are placed there first-fit: a tried subnet's state for its reason, whatever the policy.
+    func filledChecks(subnet s: Int, shape: VMShape) -> Checks {
+        var record = ClusterRecord(id: -1, shape: shape, pkey: nil, vms: [], initialSpan: 0, hostCounts: [])
+        if let first = state.indexes[s].firstFit(demand(shape, subnet: s)) {
+            add(to: &record, host: subnetStart[s] + first)
+            while let host = PlacementQuery(engine: self, cluster: record).firstFit() { add(to: &record, host: host) }
+        }
+        let checks = failingChecks(for: record, subnet: s)
+        while let vm = record.vms.last { removeLast(from: &record, expecting: vm) }
+        return checks
     }
 
     /// Grows a running cluster by `count` VMs of its shape, atomically (SEMANTICS 6).
@@ -135,9 +303,10 @@ public final class AllocationEngine {
         precondition(count >= 1, "extend by at least one VM")
         guard var record = state.clusters.removeValue(forKey: id) else { return .ignored }
         let before = record.vms.count
-        let reason = place(count: count, into: &record, policy: policy)
+        let failure = place(count: count, into: &record, policy: policy)
         state.clusters[id] = record
-        if let reason { return .rejected(reason) }
+        if let failure { return .rejected(failure.reason) }
+        notePeaks(record)
         return .accepted(pkey: record.pkey, vms: Array(record.vms[before...]))
     }
 
@@ -158,8 +327,8 @@ public final class AllocationEngine {
     public func release(cluster id: Int64) -> ClusterRecord? {
         guard var record = state.clusters.removeValue(forKey: id) else { return nil }
         let departed = record
+        // The pkey returns to each subnet's pool as the cluster's last VM there leaves (`removeVM`).
         while let vm = record.vms.last { removeLast(from: &record, expecting: vm) }
-        if let pkey = record.pkey { state.freePKeys.release(pkey.value) }
         return departed
     }
 
@@ -170,29 +339,78 @@ public final class AllocationEngine {
     /// The running clusters' ids, ascending.
     public var clusterIDs: [Int64] { state.clusters.keys.sorted() }
 
-    /// What is in use now, subnet- and cloud-wide.
+    /// What is in use now, cloud-wide (LIDs summed over the subnets).
     public var usage: Usage {
         Usage(physicalCores: state.usedPhysicalCores, memoryMiB: state.usedMemoryMiBTotal, vfs: state.usedVFsTotal,
-              pkeyEntries: state.usedPKeyEntriesTotal, lids: state.lidsInUse, clusters: state.clusters.count)
+              pkeyEntries: state.usedPKeyEntriesTotal, lids: state.lidsInUseTotal, clusters: state.clusters.count)
     }
 
-    /// What the cloud has in all (pkey entries exclude each host's default entry).
+    /// What the cloud has in all (pkey entries exclude each host's default entry; LIDs
+    /// and clusters, the pkey pools, are summed over the subnets).
     public var capacity: Usage {
         Usage(physicalCores: cores.reduce(0, +), memoryMiB: memoryMiB.reduce(0, +), vfs: vfs.reduce(0, +), pkeyEntries: pkeyEntries.reduce(0, +),
-              lids: lidSpace, clusters: cloud.subnet.pkeyPool.count)
+              lids: lidSpaces.reduce(0, +), clusters: cloud.subnets.reduce(0) { $0 + $1.pkeyPool.count })
     }
 
-    /// Places `count` VMs one after another; on failure undoes them and returns the reason.
-    private func place(count: Int, into record: inout ClusterRecord, policy: some PlacementPolicy) -> RejectionReason? {
+    /// What subnet `s` has in use: its cores, memory, VFs, pkey entries, LIDs, and
+    /// pkeys taken from its pool as `clusters` (held keys included).
+    /// - Complexity: O(1)
+    public func usage(subnet s: Int) -> Usage {
+        var use = subnetCount > 1 ? state.subnetUse[s] : usage
+        use.lids = state.lidsInUse[s]
+        use.clusters = state.freePKeys[s].count - state.freePKeys[s].freeCount
+        return use
+    }
+
+    /// What subnet `s` has in all, as `capacity` counts it.
+    public func capacity(subnet s: Int) -> Usage {
+        let hosts = self.hosts(ofSubnet: s)
+        return Usage(physicalCores: cores[hosts].reduce(0, +), memoryMiB: memoryMiB[hosts].reduce(0, +), vfs: vfs[hosts].reduce(0, +),
+                     pkeyEntries: pkeyEntries[hosts].reduce(0, +), lids: lidSpaces[s], clusters: cloud.subnets[s].pkeyPool.count)
+    }
+
+    /// Raises the peaks of the subnets `record` is in (clouds of several subnets).
+    /// - Complexity: O(1), O(h) for a spanning cluster on h hosts.
+    func notePeaks(_ record: ClusterRecord) {
+        guard subnetCount > 1, let first = record.hostCounts.first else { return }
+        func note(_ s: Int) {
+            let now = usage(subnet: s)
+            var peak = subnetPeaks[s]
+            peak.physicalCores = max(peak.physicalCores, now.physicalCores)
+            peak.memoryMiB = max(peak.memoryMiB, now.memoryMiB)
+            peak.vfs = max(peak.vfs, now.vfs)
+            peak.pkeyEntries = max(peak.pkeyEntries, now.pkeyEntries)
+            peak.lids = max(peak.lids, now.lids)
+            peak.clusters = max(peak.clusters, now.clusters)
+            subnetPeaks[s] = peak
+        }
+        let home = subnet(of: first.host)
+        note(home)
+        if spanning || record.shape.kind == .common {
+            for entry in record.hostCounts.dropFirst() where subnet(of: entry.host) != home { note(subnet(of: entry.host)) }
+        }
+    }
+
+    /// A failed placement: its reason, which rules no host met, and the subnet it was
+    /// confined to (nil when it could go to several).
+    struct Failure {
+        var reason: RejectionReason
+        var checks: Checks
+        var subnet: Int?
+    }
+
+    /// Places `count` VMs one after another; on failure undoes them and says why.
+    private func place(count: Int, into record: inout ClusterRecord, policy: some PlacementPolicy) -> Failure? {
         let before = record.vms.count
         for _ in 0..<count {
             // The query is a temporary so it never keeps `record` alive across `add` (no copy on append).
             guard let host = policy.chooseHost(for: PlacementQuery(engine: self, cluster: record)) else {
-                let reason = rejectionReason(for: record)
+                let failure = self.failure(for: record)
                 while record.vms.count > before { removeLast(from: &record, expecting: record.vms[record.vms.count - 1]) }
-                return reason
+                return failure
             }
-            precondition(host >= 0 && host < hostCount && fits(host: host, shape: record.shape, cluster: record),
+            precondition(host >= 0 && host < hostCount && fits(host: host, shape: record.shape, cluster: record)
+                         && (subnetCount == 1 || PlacementQuery(engine: self, cluster: record).fits(host)),
                          "policy chose host \(host), where the VM does not fit")
             add(to: &record, host: host)
         }
@@ -220,6 +438,9 @@ public final class AllocationEngine {
     func pkeyTableFull(host: Int) -> Bool { state.usedPKeyEntries[host] >= pkeyEntries[host] }
 
     /// The literal host rules: does one more VM of `shape` (of `cluster`) fit `host`?
+    /// In a cloud of several subnets, a hpc VM also needs its cluster's pkey free in
+    /// `host`'s subnet unless the cluster is there already, and a cluster that has a
+    /// subnet stays in it unless routers let it span.
     public func fits(host: Int, shape: VMShape, cluster: ClusterRecord?) -> Bool {
         guard !state.drained[host] else { return false }
         guard coresFit(host: host, shape: shape), state.usedMemoryMiB[host] + shape.memoryMiB <= memoryMiB[host] else { return false }
@@ -228,7 +449,27 @@ public final class AllocationEngine {
         // pkey table: 1 (default entry) + distinct clusters after adding <= pkeyTable.
         let holdsPKey = cluster?.holds(host: host) ?? false
         guard holdsPKey || state.usedPKeyEntries[host] + 1 <= pkeyEntries[host] else { return false }
-        return !needsLIDPerVF[host] || state.lidsInUse + 1 <= lidSpace
+        let s = subnet(of: host)
+        guard pkeyAvailable(in: s, for: cluster) else { return false }
+        return !needsLIDPerVF[host] || state.lidsInUse[s] + 1 <= lidSpaces[s]
+    }
+
+    /// Whether a hpc VM of `cluster` may use subnet `s` as far as pkeys go: the cluster
+    /// is there already, or it may enter (a new cluster: a free key; spanning: its key free there).
+    @inline(__always)
+    func pkeyAvailable(in s: Int, for cluster: ClusterRecord?) -> Bool {
+        guard let cluster, let key = cluster.pkey else { return state.freePKeys[s].freeCount > 0 }
+        if touches(cluster, subnet: s) { return true }
+        return spanning && state.freePKeys[s].contains(key.value) && state.freePKeys[s].isFree(key.value)
+    }
+
+    /// Whether `record` has a VM in subnet `s`.
+    /// - Complexity: O(1) in one subnet, O(h) for a cluster on h hosts when it may span.
+    @inline(__always)
+    func touches(_ record: ClusterRecord, subnet s: Int) -> Bool {
+        if subnetCount == 1 { return !record.hostCounts.isEmpty }
+        if !spanning { return record.hostCounts.first.map { subnet(of: $0.host) == s } ?? false }
+        return record.hostCounts.contains { subnet(of: $0.host) == s }
     }
 
     /// The cores rule alone: pinned vCPUs take whole cores, dynamic ones share what is left at the overcommit ratio.
@@ -281,46 +522,123 @@ public final class AllocationEngine {
         return capacity
     }
 
-    /// The index demand of one more VM of `shape` on a host not yet holding the cluster.
-    func demand(_ shape: VMShape, newPKeyEntry: Bool = true) -> Demand {
+    /// The index demand of one more VM of `shape` on a host of subnet `s` not yet
+    /// holding the cluster; nil `s`: any subnet (the subnet index's demand, whose
+    /// leaves already say whether a new hpc cluster may start there).
+    func demand(_ shape: VMShape, subnet s: Int?, newPKeyEntry: Bool = true) -> Demand {
         let hpc = shape.kind == .hpc
         let fixed = shape.pinning == .fixed
         let conditioned = hpc && newPKeyEntry
+        let lidsOut = s.map { state.lidsInUse[$0] >= lidSpaces[$0] } ?? false
         return Demand(freeCores: fixed ? Int32(shape.vcores) : Demand.none,
                       dynamicSlack: fixed ? Demand.none : Int32(shape.vcores),
                       freeMemoryMiB: Int32(clamping: shape.memoryMiB),
                       freeVFs: hpc ? 1 : Demand.none,
                       freePKeyEntries: hpc && newPKeyEntry ? 1 : Demand.none,
-                      lidExempt: hpc && state.lidsInUse >= lidSpace ? 1 : Demand.none,
+                      lidExempt: hpc && lidsOut ? 1 : Demand.none,
                       hpcFreeCores: conditioned && fixed ? Int32(shape.vcores) : Demand.none,
                       hpcDynamicSlack: conditioned && !fixed ? Int32(shape.vcores) : Demand.none)
     }
 
+    /// A host as built, for the `infeasible` check: what one VM may need of it.
+    struct EmptyHost: Equatable {
+        var cores: Int, memoryMiB: Int64, vfs: Int, pkeyEntries: Int
+        /// Its subnet has a LID for a VF of it beyond those held from build time (or it needs none).
+        var lidForVF: Bool
+    }
+
+    /// - Complexity: O(K) for K distinct kinds of host.
     private func fitsSomeEmptyHost(_ shape: VMShape) -> Bool {
         hostKinds.contains { h in
             let coresOK = shape.pinning == .fixed
-                ? shape.vcores <= cores[h]
-                : overcommit.physicalCores(forDynamic: shape.vcores) <= cores[h]
-            guard coresOK, shape.memoryMiB <= memoryMiB[h] else { return false }
+                ? shape.vcores <= h.cores
+                : overcommit.physicalCores(forDynamic: shape.vcores) <= h.cores
+            guard coresOK, shape.memoryMiB <= h.memoryMiB else { return false }
             guard shape.kind == .hpc else { return true }
-            return vfs[h] >= 1 && pkeyEntries[h] >= 1 && (!needsLIDPerVF[h] || cloud.buildTimeLIDs.total < lidSpace)
+            return h.vfs >= 1 && h.pkeyEntries >= 1 && h.lidForVF
         }
     }
 
-    /// The first of vf, pkey-table, lid, cores, memory that no host meets on its own
-    /// in the tentative state; `fragmented` if each is met somewhere (SEMANTICS 5).
-    func rejectionReason(for record: ClusterRecord) -> RejectionReason {
+    // MARK: - Rejection reasons (SEMANTICS 5)
+
+    /// The host rules no host of a subnet meets on its own, one bit each, in
+    /// SEMANTICS 5's order: the lowest set bit is the reason.
+    struct Checks: OptionSet {
+        let rawValue: UInt8
+        static let vf = Checks(rawValue: 1)
+        static let pkeyTable = Checks(rawValue: 2)
+        static let lid = Checks(rawValue: 4)
+        static let cores = Checks(rawValue: 8)
+        static let memory = Checks(rawValue: 16)
+        static let all: Checks = [.vf, .pkeyTable, .lid, .cores, .memory]
+
+        var reason: RejectionReason {
+            for (check, reason) in [(Checks.vf, RejectionReason.vf), (.pkeyTable, .pkeyTable), (.lid, .lid), (.cores, .cores), (.memory, .memory)]
+            where contains(check) { return reason }
+            return .fragmented
+        }
+    }
+
+    /// The rules no host of subnet `s` meets for one more VM of `record`, in the tentative state.
+    func failingChecks(for record: ClusterRecord, subnet s: Int) -> Checks {
         let shape = record.shape
-        let root = state.index.root
+        let root = state.indexes[s].root
+        var checks: Checks = []
         if shape.kind == .hpc {
-            if root.freeVFs < 1 { return .vf }
-            if root.freePKeyEntries < 1 && record.hostCounts.isEmpty { return .pkeyTable }
-            if state.lidsInUse >= lidSpace && root.lidExempt < 1 { return .lid }
+            if root.freeVFs < 1 { checks.insert(.vf) }
+            if root.freePKeyEntries < 1 && !touches(record, subnet: s) { checks.insert(.pkeyTable) }
+            // No host needs no LID, and the subnet has none left (or no host at all).
+            if root.lidExempt < 1 && (state.lidsInUse[s] >= lidSpaces[s] || subnetStart[s] == subnetStart[s + 1]) { checks.insert(.lid) }
         }
         let coresOK = shape.pinning == .fixed ? Int(root.freeCores) >= shape.vcores : Int(root.dynamicSlack) >= shape.vcores
-        if !coresOK { return .cores }
-        if Int64(root.freeMemoryMiB) < shape.memoryMiB { return .memory }
-        return .fragmented
+        if !coresOK { checks.insert(.cores) }
+        if Int64(root.freeMemoryMiB) < shape.memoryMiB { checks.insert(.memory) }
+        return checks
+    }
+
+    /// The subnets one more VM of `record` may use: its own, or any (spanning, a new
+    /// cluster, a common one) whose pkeys allow it, and not one already tried.
+    func eligibleSubnets(for record: ClusterRecord) -> some Sequence<Int> {
+        let hpc = record.shape.kind == .hpc
+        let confined = hpc && !spanning && !record.hostCounts.isEmpty
+        let home = confined ? subnet(of: record.hostCounts[0].host) : 0
+        return (0..<subnetCount).lazy.filter { s in
+            if confined { return s == home }
+            if !self.excludedSubnets.isEmpty && self.excludedSubnets[s] { return false }
+            return !hpc || self.pkeyAvailable(in: s, for: record)
+        }
+    }
+
+    /// Why one more VM of `record` fits nowhere: the first rule that no host of any
+    /// subnet it may use meets (SEMANTICS 5, subnet by subnet for LIDs and pkeys);
+    /// `pkey-space` when no subnet it may enter has the key.
+    /// - Complexity: O(1) in one subnet, O(S) over S.
+    func failure(for record: ClusterRecord) -> Failure {
+        var checks = Checks.all
+        var any = false, only: Int?
+        for s in eligibleSubnets(for: record) {
+            checks.formIntersection(failingChecks(for: record, subnet: s))
+            only = any ? nil : s
+            any = true
+        }
+        guard any else { return Failure(reason: .pkeySpace, checks: [], subnet: nil) }
+        // A cluster confined to one subnet (it has VMs there, and may not span) failed in it.
+        let confined = record.shape.kind == .hpc && !spanning && !record.hostCounts.isEmpty
+        return Failure(reason: checks.reason, checks: checks, subnet: confined ? only : nil)
+    }
+
+    /// The rejection reason of one more VM of `record` (drain plans name it).
+    func rejectionReason(for record: ClusterRecord) -> RejectionReason { failure(for: record).reason }
+
+    /// After a rejected admission: each subnet's own reason. A subnet tried keeps the
+    /// rules that failed there; one never tried, its rules now (its pool may be empty).
+    private func recordSubnetReasons(tried: [(subnet: Int, checks: Checks)], shape: VMShape) {
+        let empty = ClusterRecord(id: -1, shape: shape, pkey: nil, vms: [], initialSpan: 0, hostCounts: [])
+        var reasons = (0..<subnetCount).map { s -> RejectionReason in
+            shape.kind == .hpc && state.freePKeys[s].freeCount == 0 ? .pkeySpace : failingChecks(for: empty, subnet: s).reason
+        }
+        for (s, checks) in tried { reasons[s] = checks.reason }
+        subnetReasons = reasons
     }
 
     // MARK: - State changes
@@ -330,9 +648,16 @@ public final class AllocationEngine {
     func account(_ shape: VMShape, host: Int, by sign: Int) {
         let coresBefore = cores[host] - freeCores(host: host)
         if shape.pinning == .fixed { state.pinnedVcores[host] += sign * shape.vcores } else { state.dynamicVcores[host] += sign * shape.vcores }
-        state.usedMemoryMiB[host] += Int64(sign) * shape.memoryMiB
-        state.usedMemoryMiBTotal += Int64(sign) * shape.memoryMiB
-        state.usedPhysicalCores += cores[host] - freeCores(host: host) - coresBefore
+        let memory = Int64(sign) * shape.memoryMiB
+        state.usedMemoryMiB[host] += memory
+        state.usedMemoryMiBTotal += memory
+        let held = cores[host] - freeCores(host: host) - coresBefore
+        state.usedPhysicalCores += held
+        if subnetCount > 1 {
+            let s = subnet(of: host)
+            state.subnetUse[s].physicalCores += held
+            state.subnetUse[s].memoryMiB += memory
+        }
     }
 
     func add(to record: inout ClusterRecord, host: Int, virtualFunction chosen: Int? = nil) {
@@ -343,6 +668,13 @@ public final class AllocationEngine {
             let taken = chosen ?? lowestFreeVF(host: host)
             markVF(taken, host: host, inUse: true)
             vf = taken
+            // The cluster's pkey: the subnet's lowest free key with its first VM; the same key in each subnet it enters.
+            let s = subnet(of: host)
+            if let key = record.pkey {
+                if !touches(record, subnet: s) { takePKey(key.value, subnet: s) }
+            } else {
+                record.pkey = PartitionKey(takeLowestPKey(subnet: s))
+            }
         }
         if let i = record.hostCounts.firstIndex(where: { $0.host == host }) {
             record.hostCounts[i].vms += 1
@@ -351,7 +683,7 @@ public final class AllocationEngine {
             if shape.kind == .hpc { countPKeyEntry(host: host, by: 1) }
         }
         record.vms.append(PlacedVM(host: host, virtualFunction: vf))
-        state.index.update(host: host, to: capacity(ofHost: host))
+        updateIndex(host: host)
     }
 
     private func removeLast(from record: inout ClusterRecord, expecting vm: PlacedVM) {
@@ -360,7 +692,8 @@ public final class AllocationEngine {
     }
 
     /// Takes VM `index` out of `record`: its cores, memory, VF (and LID) and, with the
-    /// cluster's last VM on that host, the host's pkey entry return.
+    /// cluster's last VM on that host, the host's pkey entry return; with its last VM
+    /// in a subnet, its pkey returns to that subnet's pool.
     func removeVM(from record: inout ClusterRecord, at index: Int) {
         let removed = record.vms.remove(at: index)
         let host = removed.host, shape = record.shape
@@ -371,9 +704,16 @@ public final class AllocationEngine {
         if record.hostCounts[i].vms == 0 {
             record.hostCounts.remove(at: i)
             // The host's pkey entry goes when the cluster's last hpc VM leaves it.
-            if shape.kind == .hpc { countPKeyEntry(host: host, by: -1) }
+            if shape.kind == .hpc {
+                countPKeyEntry(host: host, by: -1)
+                let s = subnet(of: host)
+                if let key = record.pkey, !touches(record, subnet: s) {
+                    releasePKey(key.value, subnet: s)
+                    if record.hostCounts.isEmpty { record.pkey = nil }
+                }
+            }
         }
-        state.index.update(host: host, to: capacity(ofHost: host))
+        updateIndex(host: host)
     }
 
     /// VF `vf` of `host` taken or freed: its bit, the host and cloud counts, and
@@ -383,13 +723,98 @@ public final class AllocationEngine {
         if inUse { state.vfBits[host * vfWordsPerHost + vf >> 6] |= bit } else { state.vfBits[host * vfWordsPerHost + vf >> 6] &= ~bit }
         state.usedVFs[host] += delta
         state.usedVFsTotal += delta
-        if needsLIDPerVF[host] { state.lidsInUse += delta }
+        let s = subnet(of: host)
+        if subnetCount > 1 { state.subnetUse[s].vfs += delta }
+        if needsLIDPerVF[host] {
+            state.lidsInUse[s] += delta
+            state.lidsInUseTotal += delta
+            // The subnet's last LID taken, or one freed again: whether a new cluster can start there changes.
+            if subnetCount > 1 && state.lidsInUse[s] >= lidSpaces[s] - 1 && state.lidsInUse[s] <= lidSpaces[s] { refreshSubnetSummary(s) }
+        }
     }
 
     /// One tenant pkey table entry of `host` taken (+1) or freed (-1).
     func countPKeyEntry(host: Int, by delta: Int) {
         state.usedPKeyEntries[host] += delta
         state.usedPKeyEntriesTotal += delta
+        if subnetCount > 1 { state.subnetUse[subnet(of: host)].pkeyEntries += delta }
+    }
+
+    // MARK: - pkey pools and the indexes
+
+    func takeLowestPKey(subnet s: Int) -> Int {
+        guard let key = state.freePKeys[s].takeLowest() else { preconditionFailure("subnet \(s) has no free pkey") }
+        if state.freePKeys[s].freeCount == 0 { poolEmptied(s, by: 1) }
+        return key
+    }
+
+    func takePKey(_ key: Int, subnet s: Int) {
+        state.freePKeys[s].take(key)
+        if state.freePKeys[s].freeCount == 0 { poolEmptied(s, by: 1) }
+    }
+
+    func releasePKey(_ key: Int, subnet s: Int) {
+        state.freePKeys[s].release(key)
+        if state.freePKeys[s].freeCount == 1 { poolEmptied(s, by: -1) }
+    }
+
+    /// Subnet `s`'s pool became empty (1) or not (-1): new clusters may no longer, or again, start there.
+    private func poolEmptied(_ s: Int, by delta: Int) {
+        state.exhaustedPools += delta
+        if subnetCount > 1 { refreshSubnetSummary(s) }
+    }
+
+    /// `host`'s leaf in its subnet's index, and that subnet's leaf in the subnet index.
+    /// - Complexity: O(log H)
+    @inline(__always)
+    func updateIndex(host: Int) {
+        let s = subnet(of: host)
+        guard subnetCount > 1 else {
+            state.indexes[0].update(host: host, to: capacity(ofHost: host))
+            return
+        }
+        let root = state.indexes[s].root, values = state.indexes[s].values.isEmpty ? ValueSets() : state.indexes[s].values[1]
+        state.indexes[s].update(host: host - subnetStart[s], to: capacity(ofHost: host))
+        // Most updates leave the subnet's summary as it was; pool and LID changes refresh it themselves.
+        if state.indexes[s].root != root || (!state.indexes[s].values.isEmpty && state.indexes[s].values[1] != values) {
+            refreshSubnetSummary(s)
+        }
+    }
+
+    /// Subnet `s` as the first VM of a new cluster sees it: its hosts' maxima, with
+    /// every hpc field at `Demand.none` (which only a common VM meets) when no new
+    /// hpc cluster can start there: no free pkey, or no LID and no host needing none.
+    func subnetSummary(_ s: Int) -> (Capacity, ValueSets) {
+        let index = state.indexes[s]
+        var summary = index.root
+        var values = index.values.isEmpty ? ValueSets() : index.values[1]
+        let lidsOut = state.lidsInUse[s] >= lidSpaces[s] && summary.lidExempt < 1
+        if state.freePKeys[s].freeCount == 0 || lidsOut {
+            summary.freeVFs = min(summary.freeVFs, Demand.none)
+            summary.hpcFreeCores = min(summary.hpcFreeCores, Demand.none)
+            summary.hpcDynamicSlack = min(summary.hpcDynamicSlack, Demand.none)
+            values.hpcFreeCores = 0
+            values.hpcDynamicSlack = 0
+        }
+        return (summary, values)
+    }
+
+    /// - Complexity: O(log S)
+    func refreshSubnetSummary(_ s: Int) {
+        let (summary, values) = subnetSummary(s)
+        state.subnetIndex.update(host: s, to: summary, values: values)
+    }
+
+    func rebuildSubnetIndex() {
+        let summaries = (0..<subnetCount).map(subnetSummary)
+        state.subnetIndex = CapacityIndex(leaves: summaries.map(\.0), values: summaries.map(\.1))
+    }
+
+    /// Tracks the free-core and slack values in every index (best-fit's bound), once.
+    func trackValues() {
+        guard state.indexes[0].values.isEmpty else { return }
+        for s in 0..<subnetCount { state.indexes[s].trackValues() }
+        if subnetCount > 1 { rebuildSubnetIndex() }
     }
 
     func isVFFree(_ vf: Int, host: Int) -> Bool {

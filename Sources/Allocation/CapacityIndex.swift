@@ -131,7 +131,9 @@ struct CapacityIndex: Equatable {
     /// that never asks for one pays nothing for them on each update.
     private(set) var values: [ValueSets] = []
 
-    init(leaves: [Capacity]) {
+    /// - Parameter values: each leaf's value sets, given (the subnet index's leaves summarize
+    ///   whole subnets); nil: not tracked until `trackValues`.
+    init(leaves: [Capacity], values leafValues: [ValueSets]? = nil) {
         hostCount = leaves.count
         var base = 1
         while base < max(1, leaves.count) { base <<= 1 }
@@ -141,6 +143,19 @@ struct CapacityIndex: Equatable {
         var i = base - 1
         while i >= 1 {
             nodes[i] = Capacity.combine(nodes[2 * i], nodes[2 * i + 1])
+            i -= 1
+        }
+        if let leafValues {
+            values = Array(repeating: ValueSets(), count: 2 * base)
+            for (h, value) in leafValues.enumerated() { values[base + h] = value }
+            combineValues()
+        }
+    }
+
+    private mutating func combineValues() {
+        var i = leafBase - 1
+        while i >= 1 {
+            values[i] = ValueSets.combine(values[2 * i], values[2 * i + 1])
             i -= 1
         }
     }
@@ -155,23 +170,21 @@ struct CapacityIndex: Equatable {
     mutating func trackValues() {
         guard values.isEmpty else { return }
         values = nodes.map(ValueSets.init(leaf:))  // inner nodes are overwritten below
-        var i = leafBase - 1
-        while i >= 1 {
-            values[i] = ValueSets.combine(values[2 * i], values[2 * i + 1])
-            i -= 1
-        }
+        combineValues()
     }
 
     var root: Capacity { nodes[1] }
 
     func leaf(_ host: Int) -> Capacity { nodes[leafBase + host] }
 
+    /// - Parameter leafValues: the leaf's value sets when they are not its own capacity's
+    ///   (a leaf summarizing a subnet); ignored unless values are tracked.
     /// - Complexity: O(log H)
-    mutating func update(host: Int, to capacity: Capacity) {
+    mutating func update(host: Int, to capacity: Capacity, values leafValues: ValueSets? = nil) {
         var i = leafBase + host
         nodes[i] = capacity
         var nodesChange = true, valuesChange = !values.isEmpty
-        if valuesChange { values[i] = ValueSets(leaf: capacity) }
+        if valuesChange { values[i] = leafValues ?? ValueSets(leaf: capacity) }
         i >>= 1
         // Each array stops where its summary no longer changes: its ancestors are unchanged too.
         while i >= 1 && (nodesChange || valuesChange) {
@@ -196,6 +209,33 @@ struct CapacityIndex: Equatable {
         guard demand.mayFit(nodes[node]) else { return nil }
         if node >= leafBase { return node - leafBase }
         return firstFit(node: 2 * node, demand) ?? firstFit(node: 2 * node + 1, demand)
+    }
+
+    /// Lowest host index at or after `from` whose leaf meets `demand`.
+    /// - Complexity: O(log H) plus the subtrees that look able to fit but hold no fit.
+    func firstFit(_ demand: Demand, from: Int) -> Int? {
+        from <= 0 ? firstFit(demand) : firstFit(node: 1, low: 0, width: leafBase, from: from, demand)
+    }
+
+    private func firstFit(node: Int, low: Int, width: Int, from: Int, _ demand: Demand) -> Int? {
+        guard low + width > from, demand.mayFit(nodes[node]) else { return nil }
+        if node >= leafBase { return node - leafBase }
+        let half = width / 2
+        return firstFit(node: 2 * node, low: low, width: half, from: from, demand)
+            ?? firstFit(node: 2 * node + 1, low: low + half, width: half, from: from, demand)
+    }
+
+    /// Calls `body` with each host meeting `demand`, ascending, while it returns true.
+    /// - Complexity: O(F log H) for the F hosts visited.
+    func forEachFit(_ demand: Demand, _ body: (Int) -> Bool) {
+        _ = visit(node: 1, demand, body)
+    }
+
+    /// False once `body` asked to stop.
+    private func visit(node: Int, _ demand: Demand, _ body: (Int) -> Bool) -> Bool {
+        guard demand.mayFit(nodes[node]) else { return true }
+        if node >= leafBase { return body(node - leafBase) }
+        return visit(node: 2 * node, demand, body) && visit(node: 2 * node + 1, demand, body)
     }
 
     /// Every host meeting `demand`, ascending.
@@ -229,15 +269,10 @@ struct CapacityIndex: Equatable {
                                               _ demand: Demand, _ ranking: Ranking, _ best: inout (score: Int, host: Int)?) {
         if let incumbent = best {
             // Prune when nothing here can beat the incumbent, or only tie it at a higher index.
-            if ranking.better(incumbent.score, optimistic) || (optimistic == incumbent.score && low > incumbent.host) { return }
+            if ranking.better(incumbent.score, optimistic) || (optimistic == incumbent.score && ranking.host(ofLeaf: low) > incumbent.host) { return }
         }
         if node >= leafBase {
-            let host = node - leafBase
-            let value = ranking.score(host)
-            if let incumbent = best, !(ranking.better(value, incumbent.score) || (value == incumbent.score && host < incumbent.host)) {
-                return
-            }
-            best = (value, host)
+            ranking.visit(leaf: node - leafBase, best: &best)
             return
         }
         let half = width / 2
@@ -266,8 +301,31 @@ protocol HostRanking {
     /// An optimistic score for a subtree from its summaries (never worse than any fitting
     /// leaf in it), or nil when no leaf in it can fit. `values` is empty unless tracked.
     func bound(_ summary: Capacity, _ values: ValueSets) -> Int?
-    /// The exact score of a fitting host.
-    func score(_ host: Int) -> Int
     /// Strict preference between scores.
     func better(_ a: Int, _ b: Int) -> Bool
+    /// The cloud's index of the first host under leaf `leaf` (ties go to the lowest).
+    func host(ofLeaf leaf: Int) -> Int
+    /// Scores the fitting leaf `leaf` (or searches the hosts it stands for) into `best`.
+    func visit(leaf: Int, best: inout (score: Int, host: Int)?)
+}
+
+/// A ranking of single hosts: a leaf is one host, `offset` past the index's first.
+protocol SingleHostRanking: HostRanking {
+    /// The exact score of a fitting host (its index in the cloud).
+    func score(_ host: Int) -> Int
+    /// The cloud's index of the index's leaf 0 (its subnet's first host).
+    var offset: Int { get }
+}
+
+extension SingleHostRanking {
+    @inline(__always)
+    func host(ofLeaf leaf: Int) -> Int { offset + leaf }
+
+    @inline(__always)
+    func visit(leaf: Int, best: inout (score: Int, host: Int)?) {
+        let host = offset + leaf
+        let value = score(host)
+        if let incumbent = best, !(better(value, incumbent.score) || (value == incumbent.score && host < incumbent.host)) { return }
+        best = (value, host)
+    }
 }

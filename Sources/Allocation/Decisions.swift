@@ -32,7 +32,7 @@ public struct PartitionKey: Hashable, Comparable, Sendable, CustomStringConverti
 public enum RejectionReason: String, CaseIterable, Sendable {
     /// No empty host of any kind could hold one VM.
     case infeasible
-    /// The subnet's pkey pool is empty.
+    /// The subnet's pkey pool is empty (in a cloud of several: every pool the cluster may use).
     case pkeySpace = "pkey-space"
     case vf
     case pkeyTable = "pkey-table"
@@ -61,7 +61,8 @@ public struct PlacedVM: Hashable, Sendable {
 public struct ClusterRecord: Equatable, Sendable {
     public let id: Int64
     public let shape: VMShape
-    public let pkey: PartitionKey?
+    /// Taken with the cluster's first hpc VM (the lowest free key of its subnet).
+    public internal(set) var pkey: PartitionKey?
     /// VMs in the order they were added (shrink removes from the end).
     public internal(set) var vms: [PlacedVM]
     /// Distinct hosts when the cluster was admitted.

@@ -13,14 +13,22 @@ extension AllocationEngine {
         var memory = Array(repeating: Int64(0), count: n), usedVFs = Array(repeating: 0, count: n)
         var entries = Array(repeating: 0, count: n)
         var vfSeen = Set<Int>()
-        var pkeys = Set<Int>()
-        var dynamicLIDs = 0
+        // Keys in use per subnet: a cluster's in each subnet it has VMs in.
+        var pkeys = Array(repeating: Set<Int>(), count: subnetCount)
+        var dynamicLIDs = Array(repeating: 0, count: subnetCount)
         for (id, record) in state.clusters {
             if record.vms.isEmpty { problems.append("cluster \(id) has no VMs") }
             if (record.shape.kind == .hpc) != (record.pkey != nil) { problems.append("cluster \(id): pkey does not match its kind") }
             if let pkey = record.pkey {
-                if !pkeys.insert(pkey.value).inserted { problems.append("pkey \(pkey) is held by two clusters") }
-                if state.freePKeys.isFree(pkey.value) { problems.append("pkey \(pkey) of cluster \(id) is also in the free pool") }
+                for s in Set(record.vms.map { subnet(of: $0.host) }) {
+                    if !pkeys[s].insert(pkey.value).inserted { problems.append("pkey \(pkey) is held by two clusters") }
+                    if !state.freePKeys[s].contains(pkey.value) {
+                        problems.append("pkey \(pkey) of cluster \(id) is outside subnet \(s)'s pool")
+                    } else if state.freePKeys[s].isFree(pkey.value) {
+                        problems.append("pkey \(pkey) of cluster \(id) is also in the free pool")
+                    }
+                }
+                if !spanning && Set(record.vms.map { subnet(of: $0.host) }).count > 1 { problems.append("cluster \(id) spans subnets") }
             }
             var counts: [Int: Int] = [:]
             for vm in record.vms {
@@ -29,7 +37,7 @@ extension AllocationEngine {
                 memory[vm.host] += record.shape.memoryMiB
                 if record.shape.kind == .hpc {
                     usedVFs[vm.host] += 1
-                    if needsLIDPerVF[vm.host] { dynamicLIDs += 1 }
+                    if needsLIDPerVF[vm.host] { dynamicLIDs[subnet(of: vm.host)] += 1 }
                     guard let vf = vm.virtualFunction, vf >= 0, vf < vfs[vm.host] else {
                         problems.append("cluster \(id): hpc VM on host \(vm.host) has no valid VF"); continue
                     }
@@ -48,7 +56,7 @@ extension AllocationEngine {
         for slot in state.holds.slots {
             if let vf = slot.virtualFunction {
                 usedVFs[slot.host] += 1
-                if needsLIDPerVF[slot.host] { dynamicLIDs += 1 }
+                if needsLIDPerVF[slot.host] { dynamicLIDs[subnet(of: slot.host)] += 1 }
                 if !vfSeen.insert(slot.host * 4096 + vf).inserted { problems.append("VF \(vf) of host \(slot.host) held and assigned") }
             }
             if slot.pkeyEntry { entries[slot.host] += 1 }
@@ -57,13 +65,17 @@ extension AllocationEngine {
                 memory[slot.host] += shape.memoryMiB
             }
         }
-        for pkey in state.holds.pkeys {
-            if !pkeys.insert(pkey).inserted { problems.append("pkey \(PartitionKey(pkey)) is held and used") }
-            if state.freePKeys.isFree(pkey) { problems.append("held pkey \(PartitionKey(pkey)) is also in the free pool") }
+        for s in 0..<subnetCount {
+            let pool = state.freePKeys[s]
+            for pkey in state.holds.pkeys where pool.contains(pkey) {
+                if !pkeys[s].insert(pkey).inserted { problems.append("pkey \(PartitionKey(pkey)) is held and used") }
+                if pool.isFree(pkey) { problems.append("held pkey \(PartitionKey(pkey)) is also in the free pool") }
+            }
+            if pool.freeCount != pool.count - pkeys[s].count {
+                problems.append("pkey pool of subnet \(s) has \(pool.freeCount) free keys, expected \(pool.count - pkeys[s].count)")
+            }
         }
-        if state.freePKeys.freeCount != cloud.subnet.pkeyPool.count - pkeys.count {
-            problems.append("pkey pool has \(state.freePKeys.freeCount) free keys, expected \(cloud.subnet.pkeyPool.count - pkeys.count)")
-        }
+        if state.exhaustedPools != state.freePKeys.filter({ $0.freeCount == 0 }).count { problems.append("exhausted pool count disagrees") }
         var physical = 0
         for h in 0..<n {
             if pinned[h] != state.pinnedVcores[h] || dynamic[h] != state.dynamicVcores[h] { problems.append("host \(h): vCPU counts disagree") }
@@ -80,23 +92,42 @@ extension AllocationEngine {
                 if usedVFs[h] > vfs[h] { problems.append("host \(h): VFs exceeded") }
                 if 1 + entries[h] > pkeyEntries[h] + 1 { problems.append("host \(h): pkey table exceeded") }
             }
-            if state.index.leaf(h) != capacity(ofHost: h)
-                || (!state.index.values.isEmpty && state.index.values[state.index.leafBase + h] != ValueSets(leaf: capacity(ofHost: h))) {
+            let index = state.indexes[subnet(of: h)], leaf = h - subnetStart[subnet(of: h)]
+            if index.leaf(leaf) != capacity(ofHost: h)
+                || (!index.values.isEmpty && index.values[index.leafBase + leaf] != ValueSets(leaf: capacity(ofHost: h))) {
                 problems.append("host \(h): index leaf is stale")
             }
         }
-        let index = state.index
-        for i in 1..<index.leafBase where index.nodes[i] != Capacity.combine(index.nodes[2 * i], index.nodes[2 * i + 1])
-            || (!index.values.isEmpty && index.values[i] != ValueSets.combine(index.values[2 * i], index.values[2 * i + 1])) {
-            problems.append("index node \(i) is stale")
-            break
+        for (s, index) in state.indexes.enumerated() {
+            if index.hostCount != hosts(ofSubnet: s).count { problems.append("subnet \(s): index has \(index.hostCount) hosts") }
+            for i in 1..<index.leafBase where index.nodes[i] != Capacity.combine(index.nodes[2 * i], index.nodes[2 * i + 1])
+                || (!index.values.isEmpty && index.values[i] != ValueSets.combine(index.values[2 * i], index.values[2 * i + 1])) {
+                problems.append("subnet \(s): index node \(i) is stale")
+                break
+            }
+            if subnetCount > 1 {
+                let (summary, values) = subnetSummary(s)
+                if state.subnetIndex.leaf(s) != summary || (!state.subnetIndex.values.isEmpty && state.subnetIndex.values[state.subnetIndex.leafBase + s] != values) {
+                    problems.append("subnet \(s): subnet index leaf is stale")
+                }
+                let use = state.subnetUse[s]
+                let range = hosts(ofSubnet: s)
+                let held = range.reduce(0) { $0 + pinned[$1] + overcommit.physicalCores(forDynamic: dynamic[$1]) }
+                if use.physicalCores != held || use.vfs != usedVFs[range].reduce(0, +) || use.pkeyEntries != entries[range].reduce(0, +)
+                    || use.memoryMiB != memory[range].reduce(0, +) {
+                    problems.append("subnet \(s): usage counters disagree")
+                }
+            }
         }
         if physical != state.usedPhysicalCores { problems.append("used physical cores total disagrees") }
         if usedVFs.reduce(0, +) != state.usedVFsTotal { problems.append("used VFs total disagrees") }
         if state.usedMemoryMiB.reduce(0, +) != state.usedMemoryMiBTotal { problems.append("used memory total disagrees") }
         if entries.reduce(0, +) != state.usedPKeyEntriesTotal { problems.append("used pkey entries total disagrees") }
-        if state.lidsInUse != cloud.buildTimeLIDs.total + dynamicLIDs { problems.append("LIDs in use disagree") }
-        if checkCapacity && state.lidsInUse > lidSpace { problems.append("LID space exceeded") }
+        for s in 0..<subnetCount {
+            if state.lidsInUse[s] != cloud.buildTimeLIDs(subnet: s).total + dynamicLIDs[s] { problems.append("LIDs in use in subnet \(s) disagree") }
+            if checkCapacity && state.lidsInUse[s] > lidSpaces[s] { problems.append("LID space of subnet \(s) exceeded") }
+        }
+        if state.lidsInUseTotal != state.lidsInUse.reduce(0, +) { problems.append("LIDs in use total disagrees") }
         return problems
     }
 }

@@ -12,7 +12,10 @@ extension AllocationEngine {
         if shape.kind == .hpc {
             if state.usedVFs[host] + 1 > vfs[host] { return .vf }
             if !record.holds(host: host) && state.usedPKeyEntries[host] + 1 > pkeyEntries[host] { return .pkeyTable }
-            if needsLIDPerVF[host] && state.lidsInUse + 1 > lidSpace { return .lid }
+            let s = subnet(of: host)
+            // Another subnet: the cluster may enter it only by spanning, with its key free there.
+            if !pkeyAvailable(in: s, for: record) { return .pkeySpace }
+            if needsLIDPerVF[host] && state.lidsInUse[s] + 1 > lidSpaces[s] { return .lid }
         }
         return coresFit(host: host, shape: shape) ? .memory : .cores
     }
@@ -38,6 +41,7 @@ extension AllocationEngine {
         removeVM(from: &record, at: index)
         let moved = record.vms.removeLast()
         record.vms.insert(moved, at: index)
+        notePeaks(record)
         return .accepted(pkey: record.pkey, vms: [moved])
     }
 }

@@ -21,21 +21,45 @@ public protocol RandomSource: AnyObject {
 }
 
 /// What a policy can ask about the cloud for the VM being placed.
+///
+/// In a cloud of several subnets the query knows where the VM may go: a hpc
+/// cluster that has VMs stays in their subnet unless routers let it span; its
+/// first VM (and any common VM) may go to any subnet the engine's rules allow.
+/// Every search below honours that, through the subnet index in O(log H).
 public struct PlacementQuery {
     let engine: AllocationEngine
     /// The cluster being placed, with its VMs so far.
     public let cluster: ClusterRecord
+    /// The one subnet the VM must go to; nil: several may take it.
+    let confinedTo: Int?
 
     init(engine: AllocationEngine, cluster: ClusterRecord) {
         self.engine = engine
         self.cluster = cluster
+        if engine.subnetCount == 1 {
+            confinedTo = 0
+        } else if cluster.shape.kind == .hpc && !engine.spanning, let first = cluster.hostCounts.first {
+            confinedTo = engine.subnet(of: first.host)
+        } else {
+            confinedTo = nil
+        }
     }
 
     public var shape: VMShape { cluster.shape }
     public var hostCount: Int { engine.hostCount }
 
+    /// The hosts the VM may go to as far as subnets go (a random policy draws from them).
+    public var hostRange: Range<Int> { confinedTo.map(engine.hosts(ofSubnet:)) ?? 0..<engine.hostCount }
+
     /// Whether the VM fits `host` under every host rule.
-    public func fits(_ host: Int) -> Bool { engine.fits(host: host, shape: cluster.shape, cluster: cluster) }
+    public func fits(_ host: Int) -> Bool {
+        if engine.subnetCount > 1 {
+            let s = engine.subnet(of: host)
+            if let confinedTo, s != confinedTo { return false }
+            if engine.excludedSubnets[s] { return false }
+        }
+        return engine.fits(host: host, shape: cluster.shape, cluster: cluster)
+    }
 
     /// Physical cores left on `host` if the VM went there.
     public func freeCoresAfter(_ host: Int) -> Int { engine.freeCoresAfter(host: host, shape: cluster.shape) }
@@ -53,10 +77,36 @@ public struct PlacementQuery {
         engine.vfs[host] - engine.state.usedVFs[host] - (cluster.shape.kind == .hpc ? 1 : 0)
     }
 
+    /// A hpc cluster with VMs that may span: each subnet is searched on its own, since
+    /// whether it may enter one depends on its own key (O(S log H)).
+    private var spansSubnets: Bool { confinedTo == nil && cluster.shape.kind == .hpc && cluster.pkey != nil }
+
     /// The lowest-index host where the VM fits.
-    /// - Complexity: O(log H) typical, plus O(k) comparisons for a cluster already on k hosts.
+    /// - Complexity: O(log H) typical (O(S log H) for a cluster spanning S subnets), plus
+    ///   O(k) comparisons for a cluster already on k hosts.
     public func firstFit() -> Int? {
-        var best = engine.state.index.firstFit(engine.demand(cluster.shape))
+        var best: Int?
+        if let s = confinedTo {
+            best = engine.state.indexes[s].firstFit(engine.demand(cluster.shape, subnet: s)).map { engine.subnetStart[s] + $0 }
+        } else if spansSubnets {
+            for s in engine.eligibleSubnets(for: cluster) {
+                if let h = engine.state.indexes[s].firstFit(engine.demand(cluster.shape, subnet: s)) {
+                    best = engine.subnetStart[s] + h
+                    break
+                }
+            }
+        } else {
+            // The subnet index names the lowest subnet that may take the VM; its own index finds the host.
+            let any = engine.demand(cluster.shape, subnet: nil)
+            var from = 0
+            while let s = engine.state.subnetIndex.firstFit(any, from: from) {
+                if !engine.excludedSubnets[s], let h = engine.state.indexes[s].firstFit(engine.demand(cluster.shape, subnet: s)) {
+                    best = engine.subnetStart[s] + h
+                    break
+                }
+                from = s + 1
+            }
+        }
         for host in ownHostsTheIndexMisses where host < (best ?? .max) && fits(host) { best = host }
         return best
     }
@@ -92,7 +142,13 @@ public struct PlacementQuery {
     /// - Complexity: O(F log H) for F feasible hosts.
     public func feasibleHosts() -> [Int] {
         var hosts: [Int] = []
-        engine.state.index.allFits(engine.demand(cluster.shape), into: &hosts)
+        let subnets: [Int] = confinedTo.map { [$0] } ?? Array(engine.eligibleSubnets(for: cluster))
+        for s in subnets {
+            let from = hosts.count
+            engine.state.indexes[s].allFits(engine.demand(cluster.shape, subnet: s), into: &hosts)
+            let offset = engine.subnetStart[s]
+            if offset != 0 { for i in from..<hosts.count { hosts[i] += offset } }
+        }
         let own = ownHostsTheIndexMisses.filter(fits)
         if !own.isEmpty { hosts = Array(Set(hosts).union(own)).sorted() }
         return hosts
@@ -102,7 +158,7 @@ public struct PlacementQuery {
     public var anyFits: Bool { firstFit() != nil }
 
     private func extremeFit(fewest: Bool) -> Int? {
-        let ranking = ExtremeFitRanking(engine: engine, shape: cluster.shape, fewest: fewest)
+        var ranking = ExtremeFitRanking(engine: engine, shape: cluster.shape, fewest: fewest)
         var best: (score: Int, host: Int)?
         // The cluster's own full-table hosts are invisible to the index: score them directly.
         for host in ownHostsTheIndexMisses where fits(host) {
@@ -111,14 +167,24 @@ public struct PlacementQuery {
                 best = (score, host)
             }
         }
-        if fewest { engine.state.index.trackValues() }
-        engine.state.index.bestHost(engine.demand(cluster.shape), ranking, best: &best)
+        if fewest { engine.trackValues() }
+        if let s = confinedTo {
+            ranking.offset = engine.subnetStart[s]
+            engine.state.indexes[s].bestHost(engine.demand(cluster.shape, subnet: s), ranking, best: &best)
+        } else if spansSubnets {
+            for s in engine.eligibleSubnets(for: cluster) {
+                ranking.offset = engine.subnetStart[s]
+                engine.state.indexes[s].bestHost(engine.demand(cluster.shape, subnet: s), ranking, best: &best)
+            }
+        } else {
+            engine.state.subnetIndex.bestHost(engine.demand(cluster.shape, subnet: nil), SubnetRanking(inner: ranking), best: &best)
+        }
         return best?.host
     }
 }
 
 /// Best-fit and worst-fit: free physical cores after the VM, fewest or most.
-struct ExtremeFitRanking: HostRanking {
+struct ExtremeFitRanking: SingleHostRanking {
     let engine: AllocationEngine
     let shape: VMShape
     let fewest: Bool
@@ -127,6 +193,8 @@ struct ExtremeFitRanking: HostRanking {
     let v: Int
     /// The overcommit ratio r = p / q.
     let p: Int, q: Int
+    /// The first host of the subnet searched.
+    var offset = 0
 
     init(engine: AllocationEngine, shape: VMShape, fewest: Bool) {
         self.engine = engine
@@ -164,6 +232,28 @@ struct ExtremeFitRanking: HostRanking {
 
     @inline(__always)
     func better(_ a: Int, _ b: Int) -> Bool { fewest ? a < b : a > b }
+}
+
+/// A ranking over the subnet index: a subtree's bound is its hosts' (the leaves hold
+/// each subnet's summaries), and a leaf is a subnet, searched with its own index.
+struct SubnetRanking: HostRanking {
+    let inner: ExtremeFitRanking
+
+    @inline(__always)
+    func bound(_ summary: Capacity, _ values: ValueSets) -> Int? { inner.bound(summary, values) }
+
+    @inline(__always)
+    func better(_ a: Int, _ b: Int) -> Bool { inner.better(a, b) }
+
+    func host(ofLeaf leaf: Int) -> Int { leaf < inner.engine.subnetCount ? inner.engine.subnetStart[leaf] : .max }
+
+    func visit(leaf s: Int, best: inout (score: Int, host: Int)?) {
+        let engine = inner.engine
+        guard !engine.excludedSubnets[s] else { return }
+        var ranking = inner
+        ranking.offset = engine.subnetStart[s]
+        engine.state.indexes[s].bestHost(engine.demand(inner.shape, subnet: s), ranking, best: &best)
+    }
 }
 
 // MARK: - The five shipped policies
@@ -215,8 +305,9 @@ public struct RandomFit: PlacementPolicy {
 
     public func chooseHost(for query: PlacementQuery) -> Int? {
         guard query.anyFits else { return nil }
+        let range = query.hostRange
         for _ in 0..<RandomFit.draws {
-            let host = random.uniformInt(below: query.hostCount)
+            let host = range.lowerBound + random.uniformInt(below: range.count)
             if query.fits(host) { return host }
         }
         let feasible = query.feasibleHosts()

@@ -56,8 +56,9 @@ struct NaiveRandom: PlacementPolicy {
     func chooseHost(for query: PlacementQuery) -> Int? {
         let fitting = ReferencePolicies.allFitting(query)
         guard !fitting.isEmpty else { return nil }
+        let range = query.hostRange
         for _ in 0..<RandomFit.draws {
-            let host = random.uniformInt(below: query.hostCount)
+            let host = range.lowerBound + random.uniformInt(below: range.count)
             if fitting.contains(host) { return host }
         }
         return fitting[random.uniformInt(below: fitting.count)]

@@ -89,10 +89,13 @@ extension AllocationEngine {
         if vms.isEmpty { problems.append(.malformed("no VMs")) }
         if (shape.kind == .hpc) != (pkey != nil) { problems.append(.malformed("an \(shape.kind.rawValue) cluster \(pkey == nil ? "without" : "with") a pkey")) }
         if let pkey {
-            if !state.freePKeys.contains(pkey.value) {
-                problems.append(.pkeyOutsidePool(pkey.value, pool: cloud.subnet.pkeyPool))
-            } else if !state.freePKeys.isFree(pkey.value) {
-                problems.append(.pkeyTaken(pkey.value))
+            // The key is taken in each subnet the cluster's VMs are in (`add`).
+            for s in Set(vms.lazy.map(\.host).filter { $0 >= 0 && $0 < self.hostCount }.map(subnet(of:))).sorted() {
+                if !state.freePKeys[s].contains(pkey.value) {
+                    problems.append(.pkeyOutsidePool(pkey.value, pool: cloud.subnets[s].pkeyPool))
+                } else if !state.freePKeys[s].isFree(pkey.value) {
+                    problems.append(.pkeyTaken(pkey.value))
+                }
             }
         }
         var slots = Set<Int>()
@@ -112,14 +115,13 @@ extension AllocationEngine {
         }
         guard problems.isEmpty else { return problems }
 
-        if let pkey { state.freePKeys.take(pkey.value) }
         var record = ClusterRecord(id: id, shape: shape, pkey: pkey, vms: [], initialSpan: 0, hostCounts: [])
         for vm in vms { add(to: &record, host: vm.host, virtualFunction: vm.virtualFunction) }
         record.initialSpan = record.hostCounts.count
         state.clusters[id] = record
         for host in record.hosts { problems += overCapacity(host: host) }
-        if state.lidsInUse > lidSpace {
-            problems.append(.overCapacity(host: nil, resource: "LIDs", used: Int64(state.lidsInUse), limit: Int64(lidSpace)))
+        for s in 0..<subnetCount where state.lidsInUse[s] > lidSpaces[s] {
+            problems.append(.overCapacity(host: nil, resource: "LIDs", used: Int64(state.lidsInUse[s]), limit: Int64(lidSpaces[s])))
         }
         return problems
     }
@@ -139,22 +141,23 @@ extension AllocationEngine {
 
     // MARK: - Holds
 
-    /// Keeps `pkey` out of the pool (the site's own partition, or a deleted
-    /// cluster's key until every host confirmed its detach). A key outside the
-    /// pool needs no hold: the engine never hands it out.
+    /// Keeps `pkey` out of every subnet's pool (the site's own partition, or a deleted
+    /// cluster's key until every host confirmed its detach). A key outside a
+    /// pool needs no hold there: the engine never hands it out.
     /// - Returns: false when a cluster or another hold has it.
     @discardableResult
     public func hold(pkey: Int) -> Bool {
-        guard state.freePKeys.contains(pkey) else { return true }
-        guard state.freePKeys.isFree(pkey) else { return false }
-        state.freePKeys.take(pkey)
+        let pools = (0..<subnetCount).filter { state.freePKeys[$0].contains(pkey) }
+        guard !pools.isEmpty else { return true }
+        guard pools.allSatisfy({ state.freePKeys[$0].isFree(pkey) }) else { return false }
+        for s in pools { takePKey(pkey, subnet: s) }
         state.holds.pkeys.insert(pkey)
         return true
     }
 
     public func releaseHold(pkey: Int) {
         guard state.holds.pkeys.remove(pkey) != nil else { return }
-        state.freePKeys.release(pkey)
+        for s in 0..<subnetCount where state.freePKeys[s].contains(pkey) { releasePKey(pkey, subnet: s) }
     }
 
     /// Keeps a VF slot (with its LID on a `vswitch-dynamic` HCA) and optionally
@@ -171,7 +174,7 @@ extension AllocationEngine {
         if slot.pkeyEntry { countPKeyEntry(host: h, by: 1) }
         if let shape = slot.shape { account(shape, host: h, by: 1) }
         state.holds.slots.append(slot)
-        state.index.update(host: h, to: capacity(ofHost: h))
+        updateIndex(host: h)
         return nil
     }
 
@@ -182,7 +185,7 @@ extension AllocationEngine {
         if let vf = slot.virtualFunction { markVF(vf, host: h, inUse: false) }
         if slot.pkeyEntry { countPKeyEntry(host: h, by: -1) }
         if let shape = slot.shape { account(shape, host: h, by: -1) }
-        state.index.update(host: h, to: capacity(ofHost: h))
+        updateIndex(host: h)
     }
 
     // MARK: - Drain
@@ -193,7 +196,7 @@ extension AllocationEngine {
     public func setDrained(host: Int, _ drained: Bool) {
         precondition(host >= 0 && host < hostCount, "no host \(host)")
         state.drained[host] = drained
-        state.index.update(host: host, to: capacity(ofHost: host))
+        updateIndex(host: host)
     }
 
     public func isDrained(host: Int) -> Bool { state.drained[host] }
@@ -219,6 +222,6 @@ extension AllocationEngine {
                   drained: state.drained[h])
     }
 
-    /// Whether the pool still has `pkey` free (false for a held, used or out-of-pool key).
-    public func isFree(pkey: Int) -> Bool { state.freePKeys.contains(pkey) && state.freePKeys.isFree(pkey) }
+    /// Whether subnet `s`'s pool still has `pkey` free (false for a held, used or out-of-pool key).
+    public func isFree(pkey: Int, subnet s: Int = 0) -> Bool { state.freePKeys[s].contains(pkey) && state.freePKeys[s].isFree(pkey) }
 }

@@ -47,7 +47,8 @@ public struct ScenarioLoader: Sendable {
     /// - Parameter file: named in errors; relative paths inside resolve against its directory.
     public func load(yaml: String, file: String) throws -> Scenario {
         let root = try YAMLValue.parse(yaml, file: file)
-        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "hosts", "workload", "admission", "overheads", "migration", "steadyState"])
+        let map = try root.mapping(allowed: ["name", "description", "seed", "policy", "overcommit", "subnet", "subnets", "routers", "hosts", "workload",
+                                             "admission", "overheads", "migration", "steadyState"])
         let overheads = try map["overheads"]?.mapping(allowed: ["path", "profile"])
 
         let policyValue = map["policy"]
@@ -65,21 +66,7 @@ public struct ScenarioLoader: Sendable {
             overcommit = parsed
         }
 
-        let subnet = try map["subnet"].map(parseSubnet) ?? SubnetSpec()
-        let hostsValue = try map.required("hosts")
-        let groups = try hostsValue.sequence().map(parseHostGroup)
-        let cloud = CloudSpec(groups: groups, overcommit: overcommit, subnet: subnet)
-        guard cloud.hostCount > 0 else { throw hostsValue.error("the cloud has no hosts (every count is 0)") }
-        guard cloud.hostCount <= CloudLimits.maximumHosts else { throw hostsValue.error("more than \(CloudLimits.maximumHosts.formatted()) hosts") }
-
-        let lids = cloud.buildTimeLIDs
-        if lids.total > subnet.lidSpace {
-            let at = map["subnet"].flatMap { try? $0.mapping(allowed: [])["lidSpace"] } ?? hostsValue
-            throw InputError(file: file, line: at.node.mark?.line, column: at.node.mark?.column,
-                             field: "subnet.lidSpace",
-                             message: "infeasible LID budget: build-time LIDs \(lids.total) (\(lids.switches) switches + \(lids.pfPorts) PF ports + \(lids.prepopulatedVFs) prepopulated VF LIDs) exceed the LID space of \(subnet.lidSpace)")
-        }
-
+        let cloud = try parseCloud(map, overcommit: overcommit, file: file)
         return Scenario(
             name: try map["name"]?.string() ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
             description: try map["description"]?.string(),
@@ -96,9 +83,88 @@ public struct ScenarioLoader: Sendable {
             file: file)
     }
 
-    func parseSubnet(_ value: YAMLValue) throws -> SubnetSpec {
-        let map = try value.mapping(allowed: ["switches", "pkeyPool", "lidSpace", "switchLink", "vmGUIDPrefix", "partitions"])
+    /// `subnet:` and `hosts:` (one subnet), or `subnets:` (each with its own `hosts:`) and `routers:`.
+    func parseCloud(_ map: YAMLMapping, overcommit: Overcommit, file: String) throws -> CloudSpec {
+        var subnets: [SubnetSpec] = []
+        var groups: [HostGroup] = []
+        /// Where each subnet was described, for errors about it.
+        var places: [YAMLValue] = []
+        let hostsAt: YAMLValue
+        if let list = map["subnets"] {
+            for key in ["subnet", "hosts"] where map[key] != nil {
+                throw map[key]!.error("'\(key)' and 'subnets' exclude each other: give each subnet its own keys and 'hosts' inside 'subnets'")
+            }
+            hostsAt = list
+            let entries = try list.sequence()
+            guard !entries.isEmpty else { throw list.error("expected at least one subnet") }
+            var names = Set<String>()
+            for entry in entries {
+                let fields = try entry.mapping(allowed: ["name", "count", "switches", "routerPorts", "pkeyPool", "lidSpace", "switchLink", "hosts"])
+                let base = try parseSubnet(entry, allowingAlso: ["name", "count", "hosts"])
+                let name = try fields.required("name").string()
+                guard SubnetSpec.isValidName(name) else {
+                    throw fields["name"]!.error("a subnet name is 1 to 64 letters, digits, '-', '_' or '.', got '\(name)'")
+                }
+                let copies = try fields["count"]?.int(in: 1...100_000, what: "a number of identical subnets") ?? 1
+                let hostGroups = try fields.required("hosts").sequence().map(parseHostGroup)
+                for copy in 1...copies {
+                    var subnet = base
+                    subnet.name = copies == 1 ? name : "\(name)-\(copy)"
+                    guard names.insert(subnet.name).inserted else { throw fields["name"]!.error("subnet '\(subnet.name)' is named twice") }
+                    for var group in hostGroups {
+                        group.subnet = subnets.count
+                        groups.append(group)
+                    }
+                    subnets.append(subnet)
+                    places.append(entry)
+                }
+            }
+            guard subnets.count <= SubnetSpec.maximumSubnets else { throw list.error("more than \(SubnetSpec.maximumSubnets) subnets") }
+        } else {
+            // `routers:` may stand beside one subnet: how the subnets a planner splits it into are joined (`limits --hosts`).
+            subnets = [try map["subnet"].map { try parseSubnet($0) } ?? SubnetSpec()]
+            hostsAt = try map.required("hosts")
+            groups = try hostsAt.sequence().map(parseHostGroup)
+            places = [map["subnet"] ?? hostsAt]
+        }
+        let routers = try map["routers"].map(parseRouters) ?? RouterSpec()
+        let cloud = CloudSpec(groups: groups, overcommit: overcommit, subnets: subnets, routers: routers)
+        guard cloud.hostCount > 0 else { throw hostsAt.error("the cloud has no hosts (every count is 0)") }
+        guard cloud.hostCount <= CloudLimits.maximumHosts else { throw hostsAt.error("more than \(CloudLimits.maximumHosts.formatted()) hosts") }
+
+        for (s, subnet) in subnets.enumerated() {
+            let lids = cloud.buildTimeLIDs(subnet: s)
+            guard lids.total > subnet.lidSpace else { continue }
+            let single = subnets.count == 1 && map["subnets"] == nil
+            let at = (try? places[s].mapping(allowed: [])["lidSpace"]) ?? (single ? hostsAt : places[s])
+            throw InputError(file: file, line: at.node.mark?.line, column: at.node.mark?.column,
+                             field: single ? "subnet.lidSpace" : "subnets[\(subnet.name)].lidSpace",
+                             message: "infeasible LID budget" + (single ? "" : " in subnet \(subnet.name)")
+                                 + ": build-time LIDs \(lids.total) (\(lids.terms)) exceed the LID space of \(subnet.lidSpace)")
+        }
+        return cloud
+    }
+
+    func parseRouters(_ value: YAMLValue) throws -> RouterSpec {
+        let map = try value.mapping(allowed: ["spanning", "subnetsPerRouter", "hopLatencyUs", "mtu"])
+        var routers = RouterSpec()
+        if let spanning = map["spanning"] { routers.spanning = try spanning.bool() }
+        // MLNX-OS: "num-of-subnets ... Range: 2-6" (routers.md 5).
+        if let k = map["subnetsPerRouter"] { routers.subnetsPerRouter = try k.int(in: 2...6, what: "subnets per router (2 to 6, as MLNX-OS routers take)") }
+        if let latency = map["hopLatencyUs"] { routers.hopLatencyMicroseconds = try latency.double(atLeast: 0, atMost: 1000) }
+        if let mtu = map["mtu"] {
+            let bytes = try mtu.int(in: 256...4096, what: "an IB MTU in bytes")
+            guard [256, 512, 1024, 2048, 4096].contains(bytes) else { throw mtu.error("an IB MTU is 256, 512, 1024, 2048 or 4096 bytes, got \(bytes)") }
+            routers.mtuBytes = bytes
+        }
+        return routers
+    }
+
+    /// - Parameter allowingAlso: keys a caller reads itself (a `subnets:` entry's name, count and hosts).
+    func parseSubnet(_ value: YAMLValue, allowingAlso extra: [String] = []) throws -> SubnetSpec {
+        let map = try value.mapping(allowed: ["switches", "routerPorts", "pkeyPool", "lidSpace", "switchLink", "vmGUIDPrefix", "partitions"] + extra)
         var subnet = SubnetSpec()
+        if let ports = map["routerPorts"] { subnet.routerPorts = try ports.int(in: 0...SubnetSpec.unicastLIDs, what: "a router port count") }
         if let prefix = map["vmGUIDPrefix"] {
             let value = try prefix.int(in: 0...Int(UInt32.max), what: "the upper 32 bits of VM GUIDs, such as 0x02000000")
             // EUI-64: bit 1 of the first octet marks a locally administered GUID, bit 0 a group address.

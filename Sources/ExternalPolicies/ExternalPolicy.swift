@@ -15,8 +15,10 @@ import Foundation
 public final class ExternalPolicy: PlacementPolicy {
     public static let protocolName = "hpccloud-policy"
     public static let protocolVersion = 1
-    /// Seconds a program has for each answer (and its hello) unless `HPCCLOUD_POLICY_TIMEOUT` says otherwise.
+    /// Seconds a program has for each answer (and its hello, at least `startupTimeout`) unless `HPCCLOUD_POLICY_TIMEOUT` says otherwise.
     public static let defaultTimeout = 60.0
+    /// The least a program has for its hello.
+    public static let startupTimeout = 10.0
     public static let timeoutVariable = "HPCCLOUD_POLICY_TIMEOUT"
 
     /// `exec:` and the command, as given.
@@ -64,7 +66,9 @@ public final class ExternalPolicy: PlacementPolicy {
         }
         message.reserveCapacity(1 << 12)
         send(Self.hello(cloud: cloud, seed: seed))
-        guard let answer = receive(step: "hello") else { throw failure! }
+        // The hello also waits out the program's start-up (an interpreter on a loaded machine takes
+        // seconds), so it has at least `startupTimeout` whatever the per-answer timeout.
+        guard let answer = receive(step: "hello", timeout: max(timeout, Self.startupTimeout)) else { throw failure! }
         do {
             let hello = try JSONDecoder().decode(Hello.self, from: Data(answer))
             guard hello.type == "hello", hello.version == Self.protocolVersion else {
@@ -209,8 +213,9 @@ public final class ExternalPolicy: PlacementPolicy {
         if let error = child.write(bytes) { fail(field: nil, "cannot write to the policy program: \(error)") }
     }
 
-    private func receive(step: String) -> [UInt8]? {
+    private func receive(step: String, timeout: Double? = nil) -> [UInt8]? {
         guard failure == nil else { return nil }
+        let timeout = timeout ?? self.timeout
         switch child.readLine(timeout: timeout, interrupted: interrupted) {
         case .line(let line): return line
         case .timedOut:

@@ -171,6 +171,12 @@ public final class Operator {
     public static func initialize(state: OperatorState, scenarioYAML: String, scenarioFile: String, catalog: HardwareCatalog,
                                   discovered: [HostEntry]?, backend: String, partitions: String?) throws {
         let scenario = try ScenarioLoader(catalog: catalog, policies: PlacementPolicies.names).load(yaml: scenarioYAML, file: scenarioFile)
+        // One deployment drives one subnet manager (OpenSM: one per subnet, opensm.8.in:74-88); across subnets
+        // a partition needs the same key in each and NVIDIA's SM for the routers (Hardware/routers.md 4, 6).
+        guard scenario.cloud.subnets.count == 1 else {
+            throw OperatorError("\(scenarioFile): the production backend drives one subnet, and this scenario describes "
+                                + "\(scenario.cloud.subnets.count): deploy one controller per subnet, each with its own scenario")
+        }
         let modes = scenario.cloud.groups.flatMap { Array(repeating: $0.sriovMode, count: $0.count) }
         let hosts: [HostEntry]
         if let discovered {

@@ -72,6 +72,13 @@ public struct ClusterConfiguration: Hashable, Sendable {
     /// The HCA's link and the switch's (nil: the model's reference links).
     public var hcaLink: LinkSpec?
     public var switchLink: LinkSpec?
+    /// Share of the messages between hosts that cross an IB router (a cluster spanning
+    /// subnets): each pays the router's hop latency, and its bytes carry a GRH.
+    public var routedShare: Double = 0
+    /// Added to a routed message (`RouterSpec.hopLatencyMicroseconds`).
+    public var routerLatencyMicroseconds: Double = 0
+    /// Payload share of a routed packet (`RouterSpec.goodputFactor`).
+    public var routerGoodput: Double = 1
 
     public init(vmsPerHost: Int, hostsSpanned: Int, pinning: Pinning, sharing: Double = 1, path: NetworkPath,
                 ranksPerVM: Int = 1, coresPerSocket: Int? = nil, hcaLink: LinkSpec? = nil, switchLink: LinkSpec? = nil) {
@@ -253,7 +260,13 @@ public struct OverheadModel: Sendable {
     func messageTime(_ configuration: ClusterConfiguration, intraHost: Bool, bytes: Double) -> Double {
         let p = pointToPoint(configuration.path, hca: configuration.hcaLink ?? referenceHCA,
                              switchLink: configuration.switchLink ?? configuration.hcaLink ?? referenceSwitch, intraHost: intraHost)
-        return messageTime(latency: p.latencyMicroseconds, gbps: p.bandwidthGbps, bytes: bytes)
+        let direct = messageTime(latency: p.latencyMicroseconds, gbps: p.bandwidthGbps, bytes: bytes)
+        let x = intraHost ? 0 : configuration.routedShare
+        guard x > 0 else { return direct }
+        // Through a router: one more hop, and a 40-byte GRH in every packet (Hardware/routers.md 3, 5).
+        let routed = messageTime(latency: p.latencyMicroseconds + configuration.routerLatencyMicroseconds,
+                                 gbps: p.bandwidthGbps * configuration.routerGoodput, bytes: bytes)
+        return (1 - x) * direct + x * routed
     }
 
     /// O(rho): a vCPU gets 1/rho of a core, and bulk-synchronous steps wait for the slowest.

@@ -219,6 +219,13 @@ public final class RunRecorder {
             if let steady = u.steadyAverage { m.append(("\(key).steadyAverage", steady)) }
         }
         m += [("steadyStart", seconds(s.steadyWindow.lowerBound)), ("steadyEnd", seconds(s.steadyWindow.upperBound))]
+        // Subnet names are a safe alphabet (`SubnetSpec.isValidName`): they go into metric names as they are.
+        for subnet in s.subnets {
+            for share in subnet.peakShares { m.append(("subnet.\(subnet.name).\(share.key).peakShare", share.share)) }
+            for reason in RejectionReason.allCases where (subnet.rejections[reason] ?? 0) > 0 {
+                m.append(("subnet.\(subnet.name).rejected.\(reason.rawValue)", Double(subnet.rejections[reason]!)))
+            }
+        }
         // Without a queue every wait is 0 and every slowdown 1: metrics (and sweep charts) that say nothing.
         if s.queue != nil, s.jobs.wait.count > 0 {
             let j = s.jobs

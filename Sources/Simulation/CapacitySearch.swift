@@ -12,7 +12,7 @@ public struct CapacitySearch {
     public enum Dimension: Sendable {
         /// Scale every arrival rate of a synthetic workload.
         case rate
-        /// Scale every host group's count.
+        /// Scale every host group's count, splitting a subnet that no longer fits (`CloudSpec.scaled`).
         case hosts
     }
 
@@ -81,11 +81,14 @@ public struct CapacitySearch {
     public let replications: Int
     public let maxReplications: Int
     public let horizon: Nanoseconds?
+    /// How `.hosts` lays out the hosts in subnets (`CloudSpec.scaled`).
+    public let subnetFit: SubnetFit
+    public let hostsPerSubnet: Int?
     public private(set) var steps: [Step] = []
 
     /// Replications of one step run in parallel, one per core.
     public init(scenario: Scenario, target: Target, dimension: Dimension, replications: Int, maxReplications: Int? = nil,
-                horizon: Nanoseconds? = nil) throws {
+                horizon: Nanoseconds? = nil, subnetFit: SubnetFit = .buildTime, hostsPerSubnet: Int? = nil) throws {
         if dimension == .rate {
             guard case .synthetic = scenario.workload else {
                 throw InputError(file: scenario.file, field: "workload",
@@ -98,6 +101,8 @@ public struct CapacitySearch {
         self.replications = replications
         self.maxReplications = max(replications, maxReplications ?? replications)
         self.horizon = horizon
+        self.subnetFit = subnetFit
+        self.hostsPerSubnet = hostsPerSubnet
     }
 
     /// The scenario's own setting: its mean arrival rate per hour, or its host count.
@@ -116,7 +121,7 @@ public struct CapacitySearch {
     }
 
     /// The scenario at `setting` (a rate per hour, or a host count).
-    func scenario(at setting: Double) -> Scenario {
+    func scenario(at setting: Double) throws -> Scenario {
         var copy = scenario
         switch dimension {
         case .rate:
@@ -124,9 +129,10 @@ public struct CapacitySearch {
             spec.arrivals = spec.arrivals.scaled(by: setting / baseline)
             copy.workload = .synthetic(spec)
         case .hosts:
-            let factor = setting / baseline
-            for i in copy.cloud.groups.indices where copy.cloud.groups[i].count > 0 {
-                copy.cloud.groups[i].count = max(1, Int((Double(copy.cloud.groups[i].count) * factor).rounded()))
+            do {
+                copy.cloud = try copy.cloud.scaled(by: setting / baseline, fit: subnetFit, maxHostsPerSubnet: hostsPerSubnet)
+            } catch {
+                throw InputError(file: scenario.file, field: "hosts", message: "at \(Int(setting)) hosts: \(error)")
             }
         }
         return copy
@@ -145,7 +151,7 @@ public struct CapacitySearch {
     /// contains the threshold, up to `maxReplications`, and records the step. Seeds are
     /// the scenario's seed + r at every step: common random numbers across the search.
     mutating func evaluate(_ setting: Double) throws -> Verdict {
-        let variant = scenario(at: setting)
+        let variant = try scenario(at: setting)
         var results: [Summary] = []
         var wanted = replications
         while true {

@@ -28,6 +28,8 @@ public final class Simulator {
     private var queue = EventQueue<Event>()
     private var meter: UtilizationMeter
     private var counts = Counts()
+    /// Per subnet (clouds of several): the rejected arrivals by that subnet's own reason.
+    private var subnetRejections: [[RejectionReason: Int]] = []
     private var spannedHosts = 0
     private let waitingRoom: AdmissionQueue?
     /// When a dispatch pass is already scheduled (queue mode).
@@ -119,6 +121,7 @@ public final class Simulator {
         let arrivals = workload.requests.lazy.map(\.arrival)
         meter = UtilizationMeter(steady: steadyState.window(firstArrival: arrivals.min() ?? 0, lastArrival: arrivals.max() ?? 0))
         engine = AllocationEngine(cloud: cloud)
+        if cloud.subnets.count > 1 { subnetRejections = Array(repeating: [:], count: cloud.subnets.count) }
         self.workload = workload
         self.policy = log.flatMap { log in log.policy.map { LoggedPolicy(wrapped: policy, log: log, logger: $0) } } ?? policy
         self.admission = admission
@@ -229,6 +232,7 @@ public final class Simulator {
                 started(event.index, at: time)
             } else if case .rejected(let reason) = decision {
                 counts.rejected[reason, default: 0] += 1
+                for (s, reason) in engine.subnetReasons.enumerated() { subnetRejections[s][reason, default: 0] += 1 }
             }
             guard let record else { return }
             var arrived = row(time, id, .arrive, decision, request)
@@ -333,8 +337,9 @@ public final class Simulator {
 
     /// The cluster's efficiency as placed now, recorded for hpc clusters; its run time.
     private func model(_ request: ClusterRequest, _ record: ClusterRecord, _ overheads: OverheadModel) -> Nanoseconds {
-        let profile = profile!, groups = engine.cloud.groups, switchLink = engine.cloud.subnet.switchLink
+        let profile = profile!, groups = engine.cloud.groups
         let group = groups[Int(hostGroupOf[record.firstHost!])]
+        let switchLink = engine.cloud.subnets[group.subnet].switchLink
         let hpc = request.shape.kind == .hpc
         var configuration = ClusterConfiguration(placed: record, in: engine, path: hpc ? path : .virtualEthernet10G)
         configuration.coresPerSocket = group.coresPerSocket
@@ -414,6 +419,9 @@ public final class Simulator {
         if a.path != b.path { return a.path.rawValue < b.path.rawValue }
         if a.ranksPerVM != b.ranksPerVM { return a.ranksPerVM < b.ranksPerVM }
         if a.coresPerSocket != b.coresPerSocket { return (a.coresPerSocket ?? -1) < (b.coresPerSocket ?? -1) }
+        if a.routedShare != b.routedShare { return a.routedShare < b.routedShare }
+        if a.routerLatencyMicroseconds != b.routerLatencyMicroseconds { return a.routerLatencyMicroseconds < b.routerLatencyMicroseconds }
+        if a.routerGoodput != b.routerGoodput { return a.routerGoodput < b.routerGoodput }
         if a.hcaLink != b.hcaLink { return precedes(a.hcaLink, b.hcaLink) }
         return precedes(a.switchLink, b.switchLink)
     }
@@ -504,7 +512,7 @@ public final class Simulator {
             // The memory goes over the slower of the two HCAs' links; the destination's SR-IOV mode decides the addressing.
             let cost = migration.model.cost(memoryMiB: cluster.shape.memoryMiB, dirtyMiBPerSecond: migration.dirtyMiBPerSecond,
                                             linkGbps: min(source.hca.link.gbps, destination.hca.link.gbps), mode: destination.sriovMode,
-                                            switches: engine.cloud.subnet.switches, peers: cluster.vms.count - 1,
+                                            switches: engine.cloud.subnets[destination.subnet].switches, peers: cluster.vms.count - 1,
                                             withVF: move.from.virtualFunction != nil)
             let stall = move.from.virtualFunction != nil ? cost.totalSeconds : cost.downtimeSeconds
             moves.add(cost, stall: stall)
@@ -594,7 +602,12 @@ public final class Simulator {
                              stillWaiting: room.waiting.count,
                              waitHours: SampleSummary(waits.map { Double($0) / 3.6e12 }))
             },
-            migration: migration.map { moves.summary(policy: $0.policy.name) })
+            migration: migration.map { moves.summary(policy: $0.policy.name) },
+            subnets: engine.subnetCount == 1 ? [] : (0..<engine.subnetCount).map { s in
+                SubnetSummary(name: engine.cloud.subnets[s].name, hosts: engine.hosts(ofSubnet: s).count, capacity: engine.capacity(subnet: s),
+                              peak: engine.subnetPeaks[s], buildTimeLIDs: engine.cloud.buildTimeLIDs(subnet: s).total,
+                              rejections: subnetRejections[s])
+            })
     }
 }
 
@@ -627,9 +640,20 @@ public struct RunProgress: Sendable {
 
 extension ClusterConfiguration {
     /// The overhead model's view of a cluster as the engine placed it.
-    init(placed record: ClusterRecord, in engine: AllocationEngine, path: NetworkPath) {
+    public init(placed record: ClusterRecord, in engine: AllocationEngine, path: NetworkPath) {
         self.init(vmsPerHost: record.mostVMsOnOneHost, hostsSpanned: record.hostsSpanned, pinning: record.shape.pinning,
                   sharing: engine.busiestDynamicSharing(of: record), path: path, ranksPerVM: record.shape.vcores)
+        // A cluster across subnets: the host pairs in different subnets talk through a router.
+        let h = record.hostsSpanned
+        guard engine.subnetCount > 1, h > 1, path.isInfiniBand else { return }
+        var perSubnet: [Int: Int] = [:]
+        for host in record.hosts { perSubnet[engine.subnet(of: host), default: 0] += 1 }
+        guard perSubnet.count > 1 else { return }
+        let samePairs = perSubnet.values.reduce(0) { $0 + $1 * ($1 - 1) }
+        let routers = engine.cloud.routers
+        routedShare = 1 - Double(samePairs) / Double(h * (h - 1))
+        routerLatencyMicroseconds = routers.hopLatencyMicroseconds
+        routerGoodput = routers.goodputFactor
     }
 }
 

@@ -57,6 +57,42 @@ public struct SteadyConcurrency: Equatable, Sendable {
     public var tenants: Double
 }
 
+/// One subnet of a cloud of several: the most of each limit it had in use at once,
+/// and why the requests it could not take were turned away there.
+public struct SubnetSummary: Equatable, Sendable {
+    public var name: String
+    public var hosts: Int
+    /// What it has: cores, memory, VFs, pkey entries, LIDs and its pkey pool as `clusters`.
+    public var capacity: Usage
+    /// The most in use at once of each (build-time LIDs included).
+    public var peak: Usage
+    /// LIDs held from build time: the LIDs share counts only those left for VFs.
+    public var buildTimeLIDs: Int
+    /// For each rejected arrival, this subnet's own reason (`AllocationEngine.subnetReasons`).
+    public var rejections: [RejectionReason: Int]
+
+    /// The limits a subnet has, named as `limits` and `capacity` name them (and as a metric key), with their peak share.
+    public var peakShares: [(limit: String, key: String, share: Double)] {
+        func share(_ used: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(used) / Double(total) }
+        return [("cores", "physicalCores", share(peak.physicalCores, capacity.physicalCores)),
+                ("memory", "memory", capacity.memoryMiB == 0 ? 0 : Double(peak.memoryMiB) / Double(capacity.memoryMiB)),
+                ("VFs", "vfs", share(peak.vfs, capacity.vfs)), ("pkey tables", "pkeyEntries", share(peak.pkeyEntries, capacity.pkeyEntries)),
+                ("LIDs", "lids", share(peak.lids - buildTimeLIDs, capacity.lids - buildTimeLIDs)),
+                ("pkey space", "pkeys", share(peak.clusters, capacity.clusters))]
+    }
+
+    /// The limit that binds here: the reason of most of its rejections, or, with none,
+    /// the limit it came closest to (peak share).
+    public var bindingLimit: String {
+        if let top = rejections.filter({ $0.value > 0 }).max(by: { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }) {
+            return CapacitySearch.limitName(top.key)
+        }
+        let closest = peakShares.max { $0.share < $1.share }!
+        guard closest.share > 0 else { return "none (idle)" }
+        return String(format: "none reached (closest: %@ at %.1f%%)", closest.limit, closest.share * 100)
+    }
+}
+
 /// What every run reports (SEMANTICS 9).
 public struct Summary: Equatable, Sendable {
     public var hosts: Int
@@ -92,6 +128,8 @@ public struct Summary: Equatable, Sendable {
     public var queue: QueueSummary?
     /// Nil when the run has no migration policy.
     public var migration: MigrationSummary?
+    /// Each subnet's peaks and rejections, in a cloud of several subnets (else empty).
+    public var subnets: [SubnetSummary] = []
     /// Stopped before its last event (Ctrl-C): the numbers cover what ran.
     public var interrupted = false
 
@@ -195,7 +233,26 @@ public struct Summary: Equatable, Sendable {
         lines.append("  (steady: \(Units.formatSeconds(steadyWindow.lowerBound)) s .. \(Units.formatSeconds(steadyWindow.upperBound)) s, "
                      + "arrivals after a \(String(format: "%g", steadyState.warmup * 100))% warm-up, drain excluded)")
         lines.append("  (pkey entries exclude each port's default entry; LIDs include \(buildTimeLIDs) held from build time)")
+        if !subnets.isEmpty { lines += subnetTable() }
         return lines.joined(separator: "\n")
+    }
+
+    /// Peak share of each limit per subnet, and what binds there.
+    func subnetTable() -> [String] {
+        let width = max(8, subnets.map(\.name.count).max()! + 2)
+        var lines = ["", "Subnet".rightPadded(to: width + 2) + "hosts".leftPadded(to: 8)
+                     + ["cores", "memory", "VFs", "pkey-tab", "VF LIDs", "pkeys"].map { $0.leftPadded(to: 9) }.joined()
+                     + "  rejected  binding limit"]
+        for subnet in subnets {
+            let rejected = subnet.rejections.values.reduce(0, +)
+            lines.append("  " + subnet.name.rightPadded(to: width) + "\(subnet.hosts)".leftPadded(to: 8)
+                         + subnet.peakShares.map { String(format: "%.1f", $0.share * 100).leftPadded(to: 9) }.joined()
+                         + "\(rejected)".leftPadded(to: 10) + "  " + subnet.bindingLimit)
+        }
+        lines.append("  (peak % of each limit in use at once, LIDs as a share of those left after build time; rejected:")
+        lines.append("   arrivals turned away, each counted in every subnet with that subnet's own reason; binding limit:")
+        lines.append("   the reason of most, else the limit nearest full)")
+        return lines
     }
 
     private func fixed3(_ x: Double) -> String { String(format: "%.3f", x) }

@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
                                valueName: "FILE"))
     var previous: String?
 
-    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run each case N times and report the median wall time with the fastest and slowest (a loaded machine shows as a wide spread). The O(H) reference runs once.", valueName: "N"))
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run each case N times and report the median wall time with the fastest and slowest (a loaded machine shows as a wide spread). The O(H) reference, and a case whose first run took over a minute, run once.", valueName: "N"))
     var repeats = 1
 
     @Flag(help: "Print the cases and targets as one JSON object (times in seconds, checksums in hex) instead of the Markdown report; --out still writes the Markdown.")
@@ -57,7 +57,8 @@ struct Bench: ParsableCommand {
             // Each case `repeats` times: the median run, with the fastest and slowest; the decisions must not vary.
             func repeated(_ make: () throws -> [Benchmark.Result]) rethrows -> [Benchmark.Result] {
                 var runs: [[Benchmark.Result]] = []
-                for _ in 0..<repeats { runs.append(try make()) }
+                // A case past a minute runs once: its spread matters less than the bench's length.
+                for _ in 0..<repeats where runs.isEmpty || runs[0].reduce(0, { $0 + $1.seconds }) < 60 { runs.append(try make()) }
                 return runs[0].indices.map { i in
                     let all = runs.map { $0[i] }.sorted { $0.seconds < $1.seconds }
                     var median = all[(all.count - 1) / 2]

@@ -8,7 +8,13 @@ struct Limits: ParsableCommand {
         discussion: """
         VMs by VFs, vCPUs by cores and overcommit, concurrent clusters per host by the pkey
         table and in all by the pkey space, and LIDs at build time and at full VF use, for the
-        scenario's SR-IOV modes and as if every host used each mode. No simulation.
+        scenario's SR-IOV modes and as if every host used each mode; per subnet, the hpc VMs
+        and clusters it can hold at once and the limit that binds them. No simulation.
+
+        Planning: --hosts N scales every host group to N hosts in all and splits each subnet
+        that no longer fits its LID space (--subnet-fit) into the fewest alike subnets, so
+        `limits SCENARIO --hosts 200000` answers how many subnets (and, with
+        routers.spanning, router boxes) that many hosts take, and what binds in each.
         """)
 
     @Argument(help: ArgumentHelp("Scenario YAML file. Omit for the embedded default.", valueName: "SCENARIO"))
@@ -17,21 +23,54 @@ struct Limits: ParsableCommand {
     @Flag(help: "Print the scenario, its host count and every limit (label, value, formula) as one JSON object.")
     var json = false
 
+    @Option(help: ArgumentHelp("Scale the cloud to this many hosts first (every group alike), splitting subnets as --subnet-fit says.",
+                               valueName: "N"))
+    var hosts: Int?
+
+    @Option(name: .customLong("subnet-fit"),
+            help: ArgumentHelp("With --hosts: how many hosts a subnet may take: 'build' (its build-time LIDs fit) or "
+                               + "'full-vf-use' (a LID for every VF in use fits too: LIDs never bind).", valueName: "FIT"))
+    var subnetFit: String = SubnetFit.buildTime.rawValue
+
+    @Option(name: .customLong("hosts-per-subnet"), help: ArgumentHelp("With --hosts: at most this many hosts in one subnet.", valueName: "M"))
+    var hostsPerSubnet: Int?
+
     @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
 
     struct Report: Encodable {
-        var scenario: String, hosts: Int, limits: [CloudLimits.Line]
+        var scenario: String, hosts: Int, subnets: Int, limits: [CloudLimits.Line]
+    }
+
+    func validate() throws {
+        guard SubnetFit(rawValue: subnetFit) != nil else {
+            throw ValidationError("--subnet-fit must be one of: \(SubnetFit.allCases.map(\.rawValue).joined(separator: ", ")), got '\(subnetFit)'")
+        }
+        if let hosts { guard (1...CloudLimits.maximumHosts).contains(hosts) else { throw ValidationError("--hosts must be 1 to \(CloudLimits.maximumHosts)") } }
+        if let hostsPerSubnet { guard hostsPerSubnet >= 1 else { throw ValidationError("--hosts-per-subnet must be at least 1") } }
+        guard hosts != nil || (hostsPerSubnet == nil && subnetFit == SubnetFit.buildTime.rawValue) else {
+            throw ValidationError("--subnet-fit and --hosts-per-subnet lay out the hosts of --hosts: give --hosts too")
+        }
     }
 
     func run() throws {
         try reportingInputErrors {
             let loaded = try loadScenario(scenario, hardware: hardware, settings: settings).scenario
-            let limits = CloudLimits(cloud: loaded.cloud)
+            var cloud = loaded.cloud
+            if let hosts {
+                do {
+                    cloud = try cloud.scaled(by: Double(hosts) / Double(cloud.hostCount), fit: SubnetFit(rawValue: subnetFit)!,
+                                             maxHostsPerSubnet: hostsPerSubnet)
+                } catch {
+                    throw ValidationError("cannot lay out \(hosts) hosts: \(error)")
+                }
+            }
+            let limits = CloudLimits(cloud: cloud)
             if json {
-                try printJSON(Report(scenario: loaded.name, hosts: loaded.cloud.hostCount, limits: limits.lines))
+                try printJSON(Report(scenario: loaded.name, hosts: cloud.hostCount, subnets: cloud.subnets.count, limits: limits.lines))
             } else {
-                print(limits.formatted(title: "Limits of \(terminalSafe(loaded.name)) (\(loaded.cloud.hostCount) hosts)"))
+                let subnets = cloud.subnets.count == 1 ? "" : " in \(cloud.subnets.count) subnets"
+                print(limits.formatted(title: "Limits of \(terminalSafe(loaded.name)) (\(cloud.hostCount) hosts\(subnets))"))
             }
         }
     }

@@ -336,6 +336,12 @@ struct Tool {
         #expect(result.stdout.contains("Binding limit just past it: cores"))
         let limits = try Tool.run(["limits", "Workloads/cx6-vswitch-1024.yaml"])
         #expect(limits.status == 0 && limits.stdout.contains("EXCEEDS the LID space of 49151"))
+        // The planner's question: 200,000 such hosts, a LID for every VF in use.
+        let plan = try Tool.run(["limits", "Workloads/cx6-vswitch-1024.yaml", "--hosts", "200000", "--subnet-fit", "full-vf-use", "--json"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("\"hosts\" : 200000") && plan.stdout.contains("\"subnets\" : 523"))
+        let bad = try Tool.run(["limits", "Workloads/cx6-vswitch-1024.yaml", "--subnet-fit", "full"])
+        #expect(bad.status != 0 && bad.stderr.contains("--subnet-fit must be one of: build, full-vf-use"))
         let slurm = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "policy=first-fit", "--slurm", "/dev/null/x"])
         #expect(slurm.status == 1 && slurm.stderr == "hpccloud: error: /dev/null/x: cannot write: Not a directory\n", "\(slurm.stderr)")
         let badKey = try Tool.run(["sweep", "Workloads/seed-testbed.yaml", "--vary", "hosts[0].sriovMode=vswitch", "--no-db"])

@@ -51,6 +51,19 @@ final class Rehearsal: @unchecked Sendable {
 }
 
 @Suite struct OperatorTests {
+    /// One deployment drives one subnet manager: a scenario of several subnets is refused before anything is written.
+    @Test func aCloudOfSeveralSubnetsIsRefused() throws {
+        let yaml = """
+        subnets:
+          - { name: pod, count: 2, hosts: [ { count: 2, cores: 8, memoryGiB: 32, hca: connectx-3 } ] }
+        """
+        #expect {
+            _ = try Rehearsal(scenario: yaml)
+        } throws: { error in
+            "\(error)".contains("the production backend drives one subnet, and this scenario describes 2")
+        }
+    }
+
     @Test func recordedPlacementsAreNeverReDecided() throws {
         let lab = try Rehearsal()
         let op = try lab.op()
