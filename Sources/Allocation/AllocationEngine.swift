@@ -391,12 +391,10 @@ public final class AllocationEngine {
         }
     }
 
-    /// A failed placement: its reason, which rules no host met, and the subnet it was
-    /// confined to (nil when it could go to several).
+    /// A failed placement: its reason, and which rules no host met.
     struct Failure {
         var reason: RejectionReason
         var checks: Checks
-        var subnet: Int?
     }
 
     /// Places `count` VMs one after another; on failure undoes them and says why.
@@ -615,16 +613,13 @@ public final class AllocationEngine {
     /// - Complexity: O(1) in one subnet, O(S) over S.
     func failure(for record: ClusterRecord) -> Failure {
         var checks = Checks.all
-        var any = false, only: Int?
+        var any = false
         for s in eligibleSubnets(for: record) {
             checks.formIntersection(failingChecks(for: record, subnet: s))
-            only = any ? nil : s
             any = true
         }
-        guard any else { return Failure(reason: .pkeySpace, checks: [], subnet: nil) }
-        // A cluster confined to one subnet (it has VMs there, and may not span) failed in it.
-        let confined = record.shape.kind == .hpc && !spanning && !record.hostCounts.isEmpty
-        return Failure(reason: checks.reason, checks: checks, subnet: confined ? only : nil)
+        guard any else { return Failure(reason: .pkeySpace, checks: []) }
+        return Failure(reason: checks.reason, checks: checks)
     }
 
     /// The rejection reason of one more VM of `record` (drain plans name it).

@@ -33,13 +33,7 @@ struct Capacity: ParsableCommand {
     @Flag(name: .customLong("vary-hosts"), help: "Search the host count (every host group scaled alike, subnets split as --subnet-fit says): the fewest hosts that meet the target.")
     var varyHosts = false
 
-    @Option(name: .customLong("subnet-fit"),
-            help: ArgumentHelp("With --vary-hosts: a subnet past its LIDs is split into alike subnets; 'build' (its build-time LIDs fit) "
-                               + "or 'full-vf-use' (a LID for every VF in use fits too).", valueName: "FIT"))
-    var subnetFit: String = SubnetFit.buildTime.rawValue
-
-    @Option(name: .customLong("hosts-per-subnet"), help: ArgumentHelp("With --vary-hosts: also split a subnet past this many hosts.", valueName: "M"))
-    var hostsPerSubnet: Int?
+    @OptionGroup var layout: SubnetLayout
 
     @Option(help: ArgumentHelp("Replications a step starts with.", valueName: "N"))
     var replications: Int = 3
@@ -62,10 +56,7 @@ struct Capacity: ParsableCommand {
 
     func validate() throws {
         guard varyRate != varyHosts else { throw ValidationError("give exactly one of --vary-rate or --vary-hosts") }
-        guard SubnetFit(rawValue: subnetFit) != nil else {
-            throw ValidationError("--subnet-fit must be one of: \(SubnetFit.allCases.map(\.rawValue).joined(separator: ", ")), got '\(subnetFit)'")
-        }
-        if let hostsPerSubnet { guard hostsPerSubnet >= 1 else { throw ValidationError("--hosts-per-subnet must be at least 1") } }
+        guard varyHosts || layout.isDefault else { throw ValidationError("--subnet-fit and --hosts-per-subnet lay out the hosts of --vary-hosts") }
         guard CapacitySearch.Target(parsing: target) != nil else {
             throw ValidationError("--target must be like rejection<=0.01, acceptance>=0.99 (shares 0 to 1) or wait<=2 (hours), got '\(target)'")
         }
@@ -87,7 +78,7 @@ struct Capacity: ParsableCommand {
             var search = try CapacitySearch(scenario: loaded, target: goal, dimension: varyRate ? .rate : .hosts,
                                             replications: replications, maxReplications: maxReplications ?? min(4 * replications, 100_000),
                                             horizon: horizon.map { Nanoseconds(($0 * 3.6e12).rounded()) },
-                                            subnetFit: SubnetFit(rawValue: subnetFit)!, hostsPerSubnet: hostsPerSubnet)
+                                            subnetFit: layout.fit, hostsPerSubnet: layout.hostsPerSubnet)
             if !json {
                 print("Capacity of \(terminalSafe(loaded.name)) for \(goal) (\(replications) to \(search.maxReplications) replications per step, "
                       + "seeds from \(loaded.seed))")

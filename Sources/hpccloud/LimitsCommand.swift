@@ -27,13 +27,7 @@ struct Limits: ParsableCommand {
                                valueName: "N"))
     var hosts: Int?
 
-    @Option(name: .customLong("subnet-fit"),
-            help: ArgumentHelp("With --hosts: how many hosts a subnet may take: 'build' (its build-time LIDs fit) or "
-                               + "'full-vf-use' (a LID for every VF in use fits too: LIDs never bind).", valueName: "FIT"))
-    var subnetFit: String = SubnetFit.buildTime.rawValue
-
-    @Option(name: .customLong("hosts-per-subnet"), help: ArgumentHelp("With --hosts: at most this many hosts in one subnet.", valueName: "M"))
-    var hostsPerSubnet: Int?
+    @OptionGroup var layout: SubnetLayout
 
     @OptionGroup var settings: ScenarioSettings
     @OptionGroup var hardware: HardwareOptions
@@ -43,12 +37,8 @@ struct Limits: ParsableCommand {
     }
 
     func validate() throws {
-        guard SubnetFit(rawValue: subnetFit) != nil else {
-            throw ValidationError("--subnet-fit must be one of: \(SubnetFit.allCases.map(\.rawValue).joined(separator: ", ")), got '\(subnetFit)'")
-        }
         if let hosts { guard (1...CloudLimits.maximumHosts).contains(hosts) else { throw ValidationError("--hosts must be 1 to \(CloudLimits.maximumHosts)") } }
-        if let hostsPerSubnet { guard hostsPerSubnet >= 1 else { throw ValidationError("--hosts-per-subnet must be at least 1") } }
-        guard hosts != nil || (hostsPerSubnet == nil && subnetFit == SubnetFit.buildTime.rawValue) else {
+        guard hosts != nil || layout.isDefault else {
             throw ValidationError("--subnet-fit and --hosts-per-subnet lay out the hosts of --hosts: give --hosts too")
         }
     }
@@ -59,8 +49,7 @@ struct Limits: ParsableCommand {
             var cloud = loaded.cloud
             if let hosts {
                 do {
-                    cloud = try cloud.scaled(by: Double(hosts) / Double(cloud.hostCount), fit: SubnetFit(rawValue: subnetFit)!,
-                                             maxHostsPerSubnet: hostsPerSubnet)
+                    cloud = try cloud.scaled(by: Double(hosts) / Double(cloud.hostCount), fit: layout.fit, maxHostsPerSubnet: layout.hostsPerSubnet)
                 } catch {
                     throw ValidationError("cannot lay out \(hosts) hosts: \(error)")
                 }
@@ -74,4 +63,25 @@ struct Limits: ParsableCommand {
             }
         }
     }
+}
+
+/// How a scaled cloud's hosts are laid out in subnets (`limits --hosts`, `capacity --vary-hosts`).
+struct SubnetLayout: ParsableArguments {
+    @Option(name: .customLong("subnet-fit"),
+            help: ArgumentHelp("When the cloud is scaled, a subnet past its LIDs is split into alike subnets: 'build' (its build-time LIDs "
+                               + "fit) or 'full-vf-use' (a LID for every VF in use fits too: LIDs never bind).", valueName: "FIT"))
+    var subnetFit: String = SubnetFit.buildTime.rawValue
+
+    @Option(name: .customLong("hosts-per-subnet"), help: ArgumentHelp("When the cloud is scaled, also split a subnet past this many hosts.", valueName: "M"))
+    var hostsPerSubnet: Int?
+
+    func validate() throws {
+        guard SubnetFit(rawValue: subnetFit) != nil else {
+            throw ValidationError("--subnet-fit must be one of: \(SubnetFit.allCases.map(\.rawValue).joined(separator: ", ")), got '\(subnetFit)'")
+        }
+        if let hostsPerSubnet { guard hostsPerSubnet >= 1 else { throw ValidationError("--hosts-per-subnet must be at least 1") } }
+    }
+
+    var fit: SubnetFit { SubnetFit(rawValue: subnetFit) ?? .buildTime }
+    var isDefault: Bool { hostsPerSubnet == nil && fit == .buildTime }
 }

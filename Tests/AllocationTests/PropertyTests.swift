@@ -44,55 +44,22 @@ import TestSupport
         var reasons: Set<RejectionReason> = []
         for seed in UInt64(1)...60 {
             var rng = TestRandom(seed: seed &* 7919)
-            let cloud = Self.randomCloud(&rng)
-            let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
-            let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
-            let naivePolicy = ReferencePolicies.make(policyName, random: TestRandomSource(seed: seed))
-            var oracle = ReferenceCloud(cloud: cloud)
-            let oracleRandom = TestRandomSource(seed: seed)
-            var running: [Int64] = []
-            var nextID: Int64 = 1
+            var three = ThreeWay(cloud: Self.randomCloud(&rng), policyName: policyName, seed: seed)
             for step in 0..<150 {
-                let roll = Double.random(in: 0..<1, using: &rng)
-                let a: Decision, b: Decision, expected: ReferenceCloud.Outcome
-                if roll < 0.5 || running.isEmpty {
-                    let request = Fixtures.request(nextID, vms: Int.random(in: 1...6, using: &rng), Self.randomShape(&rng))
-                    nextID += 1
-                    a = indexed.admit(request, policy: indexedPolicy)
-                    b = naive.admit(request, policy: naivePolicy)
-                    expected = oracle.admit(request, policy: policyName, random: oracleRandom)
-                    if case .accepted = a { running.append(request.id); accepted += 1 } else { rejected += 1 }
-                } else if roll < 0.65 {
-                    let id = running.randomElement(using: &rng)!
-                    let k = Int.random(in: 1...3, using: &rng)
-                    a = indexed.extend(cluster: id, by: k, policy: indexedPolicy)
-                    b = naive.extend(cluster: id, by: k, policy: naivePolicy)
-                    expected = oracle.extend(cluster: id, by: k, policy: policyName, random: oracleRandom)
-                } else if roll < 0.75 {
-                    let id = running.randomElement(using: &rng)!
-                    let k = Int.random(in: 1...4, using: &rng)
-                    a = indexed.shrink(cluster: id, by: k)
-                    b = naive.shrink(cluster: id, by: k)
-                    expected = oracle.shrink(cluster: id, by: k)
-                } else {
-                    let id = running.remove(at: Int.random(in: 0..<running.count, using: &rng))
-                    let departed = indexed.release(cluster: id)
-                    #expect(departed == naive.release(cluster: id))
-                    #expect(oracle.release(cluster: id) == (departed != nil))
-                    a = .ignored
-                    b = .ignored
-                    expected = .ignored
-                }
+                let decided = three.step(&rng, shape: { Self.randomShape(&$0) })
+                let (a, b, expected) = (decided.indexed, decided.naive, decided.oracle)
+                if decided.admitted != nil { if case .accepted = a { accepted += 1 } else { rejected += 1 } }
                 operations += 1
                 if case .rejected(let reason) = a { reasons.insert(reason) }
+                #expect(decided.releasesAgree, "seed \(seed) step \(step): a release disagrees")
                 #expect(a == b, "seed \(seed) step \(step): indexed \(a) vs naive \(b)")
                 #expect(ReferenceCloud.Outcome(a) == expected, "seed \(seed) step \(step): engine \(a) vs oracle \(expected)")
-                #expect(indexed.usage == oracle.usage, "seed \(seed) step \(step): usage \(indexed.usage) vs oracle \(oracle.usage)")
-                let problems = indexed.invariantViolations()
+                #expect(three.indexed.usage == three.oracle.usage, "seed \(seed) step \(step): usage \(three.indexed.usage) vs oracle \(three.oracle.usage)")
+                let problems = three.indexed.invariantViolations()
                 #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")
                 if a != b || ReferenceCloud.Outcome(a) != expected || !problems.isEmpty { return }
             }
-            #expect(indexed.state == naive.state)
+            #expect(three.indexed.state == three.naive.state)
         }
         // The sequences must exercise both outcomes, or the comparison proves little.
         #expect(accepted > 500 && rejected > 500, "accepted \(accepted), rejected \(rejected)")

@@ -39,60 +39,28 @@ import TestSupport
         var reasons: Set<RejectionReason> = []
         for seed in UInt64(1)...40 {
             var rng = TestRandom(seed: seed &* 6151 &+ (spanning ? 1 : 0))
-            let cloud = Self.randomCloud(&rng, spanning: spanning)
-            let indexed = AllocationEngine(cloud: cloud), naive = AllocationEngine(cloud: cloud)
-            let indexedPolicy = PlacementPolicies.make(policyName, random: TestRandomSource(seed: seed))!
-            let naivePolicy = ReferencePolicies.make(policyName, random: TestRandomSource(seed: seed))
-            var oracle = ReferenceCloud(cloud: cloud)
-            let oracleRandom = TestRandomSource(seed: seed)
-            var running: [Int64] = []
-            var nextID: Int64 = 1
+            var three = ThreeWay(cloud: Self.randomCloud(&rng, spanning: spanning), policyName: policyName, seed: seed)
+            let (indexed, naive) = (three.indexed, three.naive)
             for step in 0..<150 {
-                let roll = Double.random(in: 0..<1, using: &rng)
-                let a: Decision, b: Decision, expected: ReferenceCloud.Outcome
-                if roll < 0.5 || running.isEmpty {
-                    let request = Fixtures.request(nextID, vms: Int.random(in: 1...6, using: &rng), PropertyTests.randomShape(&rng))
-                    nextID += 1
-                    a = indexed.admit(request, policy: indexedPolicy)
-                    b = naive.admit(request, policy: naivePolicy)
-                    expected = oracle.admit(request, policy: policyName, random: oracleRandom)
+                let decided = three.step(&rng, shape: { PropertyTests.randomShape(&$0) })
+                let (a, b, expected) = (decided.indexed, decided.naive, decided.oracle)
+                if let request = decided.admitted {
                     if case .accepted = a {
-                        running.append(request.id)
                         accepted += 1
-                        let subnets = Set(indexed.cluster(request.id)!.hosts.map(indexed.subnet(of:)))
-                        if subnets.count > 1 { multiSubnet += 1 }
+                        if Set(indexed.cluster(request.id)!.hosts.map(indexed.subnet(of:))).count > 1 { multiSubnet += 1 }
                     } else {
                         rejected += 1
-                        #expect(indexed.subnetReasons == oracle.subnetReasons, "seed \(seed) step \(step): subnet reasons")
+                        #expect(indexed.subnetReasons == three.oracle.subnetReasons, "seed \(seed) step \(step): subnet reasons")
                     }
-                } else if roll < 0.65 {
-                    let id = running.randomElement(using: &rng)!
-                    let k = Int.random(in: 1...3, using: &rng)
-                    a = indexed.extend(cluster: id, by: k, policy: indexedPolicy)
-                    b = naive.extend(cluster: id, by: k, policy: naivePolicy)
-                    expected = oracle.extend(cluster: id, by: k, policy: policyName, random: oracleRandom)
-                } else if roll < 0.75 {
-                    let id = running.randomElement(using: &rng)!
-                    let k = Int.random(in: 1...4, using: &rng)
-                    a = indexed.shrink(cluster: id, by: k)
-                    b = naive.shrink(cluster: id, by: k)
-                    expected = oracle.shrink(cluster: id, by: k)
-                } else {
-                    let id = running.remove(at: Int.random(in: 0..<running.count, using: &rng))
-                    let departed = indexed.release(cluster: id)
-                    #expect(departed == naive.release(cluster: id))
-                    #expect(oracle.release(cluster: id) == (departed != nil))
-                    a = .ignored
-                    b = .ignored
-                    expected = .ignored
                 }
                 if case .rejected(let reason) = a { reasons.insert(reason) }
-                if oracle.lastAdmissionRetried { retried += 1 }
+                if three.oracle.lastAdmissionRetried { retried += 1 }
+                #expect(decided.releasesAgree, "seed \(seed) step \(step): a release disagrees")
                 #expect(a == b, "seed \(seed) step \(step): indexed \(a) vs naive \(b)")
                 #expect(ReferenceCloud.Outcome(a) == expected, "seed \(seed) step \(step): engine \(a) vs oracle \(expected)")
-                #expect(indexed.usage == oracle.usage, "seed \(seed) step \(step): usage \(indexed.usage) vs oracle \(oracle.usage)")
+                #expect(indexed.usage == three.oracle.usage, "seed \(seed) step \(step): usage \(indexed.usage) vs oracle \(three.oracle.usage)")
                 for s in 0..<indexed.subnetCount {
-                    #expect(indexed.usage(subnet: s).lids == oracle.lids(subnet: s), "seed \(seed) step \(step): LIDs of subnet \(s)")
+                    #expect(indexed.usage(subnet: s).lids == three.oracle.lids(subnet: s), "seed \(seed) step \(step): LIDs of subnet \(s)")
                 }
                 let problems = indexed.invariantViolations()
                 #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")

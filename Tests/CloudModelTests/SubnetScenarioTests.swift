@@ -3,22 +3,8 @@ import Testing
 import TestSupport
 
 /// `subnets:` and `routers:` in scenario files, and how a planner scales a cloud over subnets.
-@Suite struct SubnetScenarioTests {
-    func load(_ yaml: String) throws -> Scenario {
-        try Fixtures.loader().load(yaml: yaml, file: "/tmp/s.yaml")
-    }
-
-    func failure(_ yaml: String) throws -> InputError {
-        do {
-            _ = try load(yaml)
-        } catch let error as InputError {
-            #expect(!error.description.contains("\n"))
-            return error
-        }
-        Issue.record("expected an InputError")
-        return InputError(file: "", message: "")
-    }
-
+/// In `ScenarioTests` (its `load` and `failure`).
+extension ScenarioTests {
     @Test func subnetsExpandInOrderWithTheirHosts() throws {
         let scenario = try load("""
         subnets:

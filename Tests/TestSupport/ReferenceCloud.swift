@@ -255,7 +255,7 @@ public struct ReferenceCloud {
         switch place(request.vms, cluster: request.id, policy: policy, random: random) {
         case .placed:
             return .accepted(pkey: clusters[request.id]!.pkey, vms: clusters[request.id]!.vms)
-        case .failed(let reason, _, _):
+        case .failed(let reason):
             if subnetCount > 1 { recordSubnetReasons(request.shape, cluster: request.id, tried: [:]) }
             clusters[request.id] = nil
             return .rejected(reason)
@@ -307,7 +307,7 @@ public struct ReferenceCloud {
     public mutating func extend(cluster id: Int64, by count: Int, policy: String, random: RandomSource? = nil) -> Outcome {
         lastAdmissionRetried = false
         guard let before = clusters[id]?.vms.count else { return .ignored }
-        if case .failed(let reason, _, _) = place(count, cluster: id, policy: policy, random: random) { return .rejected(reason) }
+        if case .failed(let reason) = place(count, cluster: id, policy: policy, random: random) { return .rejected(reason) }
         return .accepted(pkey: clusters[id]!.pkey, vms: Array(clusters[id]!.vms[before...]))
     }
 
@@ -331,22 +331,18 @@ public struct ReferenceCloud {
 
     enum Placing {
         case placed
-        /// Why, the one subnet the cluster was confined to (nil: it could go to several), and the rules that failed there.
-        case failed(RejectionReason, confinedTo: Int?, rules: [RejectionReason])
+        case failed(RejectionReason)
     }
 
     /// Places VMs one after another; on failure removes the ones placed and says why.
-    mutating func place(_ count: Int, cluster id: Int64, policy: String, random: RandomSource?, earlier: [[RejectionReason]] = []) -> Placing {
+    mutating func place(_ count: Int, cluster id: Int64, policy: String, random: RandomSource?) -> Placing {
         let shape = clusters[id]!.shape
         let before = clusters[id]!.vms.count
         for _ in 0..<count {
             guard let host = choose(policy, shape, cluster: id, random: random) else {
-                let mine = subnets(of: id)
-                let confined = !spanning && mine.count == 1 ? mine.first : nil
-                let why = reason(shape, cluster: id, also: earlier)
-                let rules = confined.map { failing(shape, cluster: id, subnet: $0) } ?? []
+                let why = reason(shape, cluster: id)
                 while clusters[id]!.vms.count > before { removeLastVM(of: id) }
-                return .failed(why, confinedTo: confined, rules: rules)
+                return .failed(why)
             }
             addVM(to: id, host: host)
         }
