@@ -407,8 +407,9 @@ public final class AllocationEngine {
                 while record.vms.count > before { removeLast(from: &record, expecting: record.vms[record.vms.count - 1]) }
                 return failure
             }
-            precondition(host >= 0 && host < hostCount && fits(host: host, shape: record.shape, cluster: record)
-                         && (subnetCount == 1 || PlacementQuery(engine: self, cluster: record).fits(host)),
+            // One subnet: the host rules alone; several: the query's, which add where the cluster may go.
+            precondition(host >= 0 && host < hostCount && (subnetCount == 1 ? fits(host: host, shape: record.shape, cluster: record)
+                                                                             : PlacementQuery(engine: self, cluster: record).fits(host)),
                          "policy chose host \(host), where the VM does not fit")
             add(to: &record, host: host)
         }

@@ -20,7 +20,8 @@ extension AllocationEngine {
             if record.vms.isEmpty { problems.append("cluster \(id) has no VMs") }
             if (record.shape.kind == .hpc) != (record.pkey != nil) { problems.append("cluster \(id): pkey does not match its kind") }
             if let pkey = record.pkey {
-                for s in Set(record.vms.map { subnet(of: $0.host) }) {
+                let subnets = Set(record.vms.map { subnet(of: $0.host) })
+                for s in subnets {
                     if !pkeys[s].insert(pkey.value).inserted { problems.append("pkey \(pkey) is held by two clusters") }
                     if !state.freePKeys[s].contains(pkey.value) {
                         problems.append("pkey \(pkey) of cluster \(id) is outside subnet \(s)'s pool")
@@ -28,7 +29,7 @@ extension AllocationEngine {
                         problems.append("pkey \(pkey) of cluster \(id) is also in the free pool")
                     }
                 }
-                if !spanning && Set(record.vms.map { subnet(of: $0.host) }).count > 1 { problems.append("cluster \(id) spans subnets") }
+                if !spanning && subnets.count > 1 { problems.append("cluster \(id) spans subnets") }
             }
             var counts: [Int: Int] = [:]
             for vm in record.vms {
